@@ -1,0 +1,52 @@
+# HITL gate developer commands. `make help` lists them.
+SHELL := /bin/bash
+UV ?= uv
+PYTEST := $(UV) run --locked pytest
+
+.DEFAULT_GOAL := help
+.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+setup: ## install every package and tool into .venv (uv, one lockfile)
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
+	$(UV) sync --locked --all-packages
+
+kafka-up: ## start the local Kafka broker (KRaft, 127.0.0.1:9092) from Maven Central jars
+	deploy/local/kafka.sh start
+
+kafka-down: ## stop the local Kafka broker
+	deploy/local/kafka.sh stop
+
+kafka-status: ## is the local broker running?
+	deploy/local/kafka.sh status
+
+topics: ## create every registered topic on HITL_KAFKA_BOOTSTRAP (idempotent)
+	$(UV) run --locked hitl-topics create
+
+schemas: ## regenerate the JSON Schema files in schemas/json
+	$(UV) run --locked python -m hitl_schemas.jsonschema write
+
+test: ## the whole suite: unit and integration (starts the local broker if none answers)
+	$(PYTEST)
+
+test-unit: ## pure logic only, no broker
+	$(PYTEST) tests/unit
+
+test-integration: ## against a real broker (HITL_KAFKA_BOOTSTRAP or the local one)
+	$(PYTEST) tests/integration
+
+lint: ## ruff and mypy strict, check only
+	$(UV) run --locked ruff check .
+	$(UV) run --locked ruff format --check .
+	$(UV) run --locked mypy
+	$(UV) run --locked python -m hitl_schemas.jsonschema check
+
+fmt: ## format and fix what ruff can
+	$(UV) run --locked ruff format .
+	$(UV) run --locked ruff check --fix .
+
+clean: ## stop the broker and remove local state (.local/)
+	-deploy/local/kafka.sh stop
+	rm -rf .local

@@ -1,0 +1,1 @@
+"""Shared runtime of every HITL gate service. One way to do each cross-cutting thing."""

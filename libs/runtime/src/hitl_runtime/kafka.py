@@ -1,0 +1,133 @@
+"""confluent-kafka clients built from settings, and the one way to publish an event.
+
+Nothing here runs at import: services call these from their composition root.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
+
+from hitl_runtime.cloudevents import ce_headers, source_of
+from hitl_runtime.metrics import MESSAGES_PRODUCED
+from hitl_runtime.serde import encode
+from hitl_runtime.settings import ServiceSettings
+from hitl_schemas import Event
+from hitl_schemas.registry import topic
+
+log = logging.getLogger(__name__)
+
+
+def client_config(settings: ServiceSettings) -> dict[str, Any]:
+    """Connection and security settings shared by producers, consumers and admin clients."""
+    conf: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "security.protocol": settings.kafka_security_protocol,
+        "client.id": f"hitl-{settings.service_name}",
+        "error_cb": _log_client_error,
+    }
+    if settings.kafka_sasl_mechanism:
+        conf["sasl.mechanism"] = settings.kafka_sasl_mechanism
+    if settings.kafka_sasl_username:
+        conf["sasl.username"] = settings.kafka_sasl_username
+    if settings.kafka_sasl_password:
+        conf["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_ssl_ca_location:
+        conf["ssl.ca.location"] = settings.kafka_ssl_ca_location
+    return conf
+
+
+def _log_client_error(err: KafkaError) -> None:
+    # librdkafka retries transient errors itself; fatal ones mean the client must be rebuilt.
+    level = logging.ERROR if err.fatal() else logging.WARNING
+    log.log(
+        level, "kafka client error", extra={"fields": {"code": err.name(), "reason": err.str()}}
+    )
+
+
+def make_producer(
+    settings: ServiceSettings, *, transactional_id: str | None = None, **overrides: Any
+) -> Producer:
+    """Idempotent producer (acks=all); transactional when given a transactional id."""
+    conf = client_config(settings) | {
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "message.max.bytes": max(settings.max_message_bytes * 2, 1_048_576),
+    }
+    if transactional_id:
+        conf["transactional.id"] = transactional_id
+        conf["transaction.timeout.ms"] = 60_000
+    conf.update(overrides)
+    return Producer(conf)
+
+
+def make_consumer(settings: ServiceSettings, *, group_id: str, **overrides: Any) -> Consumer:
+    """Consumer that sees only committed records and commits offsets only when told to."""
+    conf = client_config(settings) | {
+        "group.id": group_id,
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "fetch.message.max.bytes": max(settings.max_message_bytes * 2, 1_048_576),
+    }
+    conf.update(overrides)
+    return Consumer(conf)
+
+
+def make_admin(settings: ServiceSettings) -> AdminClient:
+    return AdminClient(client_config(settings))
+
+
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
+
+
+class EventPublisher:
+    """Publishes contract events to registered topics with CloudEvents headers.
+
+    `flush()` or the caller's transaction commit decides durability; delivery failures are
+    raised from `flush()` so they are never lost silently.
+    """
+
+    def __init__(self, producer: Producer, settings: ServiceSettings) -> None:
+        self.producer = producer
+        self._prefix = settings.topic_prefix
+        self._source = source_of(settings.service_name)
+        self._service = settings.service_name
+        self._failures: list[str] = []
+
+    def publish(
+        self, topic_name: str, key: str, event: Event, *, event_id: str | None = None
+    ) -> None:
+        target = topic(topic_name, self._prefix)
+        self.producer.produce(
+            target,
+            key=key.encode(),
+            value=encode(event),
+            headers=ce_headers(event, source=self._source, subject=key, event_id=event_id),
+            on_delivery=self._on_delivery,
+        )
+        MESSAGES_PRODUCED.labels(service=self._service, topic=topic_name).inc()
+        self.producer.poll(0)
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._failures.append(f"{msg.topic()}: {err.str()}")
+
+    def flush(self, timeout: float = 30.0) -> None:
+        remaining = self.producer.flush(timeout)
+        failures, self._failures = self._failures, []
+        if remaining or failures:
+            raise KafkaException(
+                KafkaError(
+                    KafkaError._MSG_TIMED_OUT if remaining else KafkaError._FAIL,
+                    f"{remaining} undelivered; failures: {failures[:5]}",
+                )
+            )

@@ -1,0 +1,39 @@
+"""Prometheus metrics every service exports, and the /metrics endpoint.
+
+Naming: `hitl_` prefix, base units, `_total` counters. Service-specific metrics live in the
+service but follow the same rules.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+MESSAGES_CONSUMED = Counter(
+    "hitl_messages_consumed_total", "Records consumed, per topic.", ["service", "topic"]
+)
+MESSAGES_PRODUCED = Counter(
+    "hitl_messages_produced_total", "Records produced, per topic.", ["service", "topic"]
+)
+DLQ_MESSAGES = Counter(
+    "hitl_dlq_messages_total",
+    "Records sent to a dead-letter topic, per source topic and error kind.",
+    ["service", "topic", "kind"],
+)
+PROCESSING_SECONDS = Histogram(
+    "hitl_processing_seconds",
+    "Time to process one batch, per service and stage.",
+    ["service", "stage"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+END_TO_END_SECONDS = Histogram(
+    "hitl_end_to_end_seconds",
+    "Time from the draft's created_at to this service's output, per service.",
+    ["service"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+)
+
+
+def serve_metrics(port: int) -> None:
+    """Start the /metrics endpoint on all interfaces (Prometheus scrapes it); 0 disables it."""
+    if port:
+        start_http_server(port)

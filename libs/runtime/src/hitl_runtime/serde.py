@@ -1,0 +1,78 @@
+"""JSON wire format: UTF-8 JSON validated by the contract's pydantic models.
+
+`decode` raises exactly one error type, `EventValidationError`, whatever is wrong with the bytes,
+so a consumer has one `except` and the DLQ record always names a kind, a field and the problem.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from hitl_schemas import DEFAULT_LIMITS, ErrorInfo, Event, Limits
+from hitl_schemas.events import ErrorKind
+
+E = TypeVar("E", bound=Event)
+
+# When several things are wrong, report the one an operator must fix first.
+_PRIORITY: tuple[ErrorKind, ...] = ("invalid_json", "unknown_version", "oversized", "schema")
+
+
+class EventValidationError(ValueError):
+    """A payload that is not a valid event: what kind of problem, in which field, and why."""
+
+    def __init__(self, kind: ErrorKind, message: str, field: str | None = None) -> None:
+        super().__init__(f"{kind}: {field + ': ' if field else ''}{message}")
+        self.kind: ErrorKind = kind
+        self.field = field
+        self.message = message
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(kind=self.kind, field=self.field, message=self.message[:2000])
+
+
+def encode(event: Event) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def decode(model: type[E], data: bytes | None, limits: Limits = DEFAULT_LIMITS) -> E:
+    """Parse and validate one event, or raise EventValidationError."""
+    if not data:
+        raise EventValidationError("invalid_json", "empty payload; expected a JSON object")
+    if len(data) > limits.max_message_bytes:
+        raise EventValidationError(
+            "oversized",
+            f"payload is {len(data)} bytes, over the limit of {limits.max_message_bytes} "
+            "(HITL_MAX_MESSAGE_BYTES)",
+        )
+    try:
+        return model.model_validate_json(data, context={"limits": limits})
+    except ValidationError as exc:
+        raise from_validation_error(model, exc) from None
+
+
+def from_validation_error(model: type[Event], exc: ValidationError) -> EventValidationError:
+    errors = exc.errors(include_url=False, include_input=False)
+    kinds = [(_kind_of(err), err) for err in errors]
+    kind, first = min(kinds, key=lambda pair: _PRIORITY.index(pair[0]))
+    field = ".".join(str(p) for p in first["loc"]) or None
+    message = first["msg"]
+    if first["type"] == "model_type":
+        message = f"expected a JSON object for {model.__name__}"
+    more = len(errors) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return EventValidationError(kind, message, field)
+
+
+def _kind_of(err: ErrorDetails) -> ErrorKind:
+    kind = err["type"]
+    if kind in ("json_invalid", "json_type"):
+        return "invalid_json"
+    if kind == "unknown_version":
+        return "unknown_version"
+    if kind == "oversized":
+        return "oversized"
+    return "schema"

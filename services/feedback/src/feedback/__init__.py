@@ -1,0 +1,1 @@
+"""HITL gate feedback: retraining data, dataset export and scorer retraining."""

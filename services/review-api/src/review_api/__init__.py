@@ -1,0 +1,1 @@
+"""HITL gate review-api: the human review service."""

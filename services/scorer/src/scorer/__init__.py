@@ -1,0 +1,1 @@
+"""HITL gate scorer: calibrated confidence from explainable signals."""
