@@ -63,10 +63,11 @@ log.segment.bytes=67108864
 PROPS
 }
 
+java_opts=(-Xms128m -Xmx"$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+  -Dlog4j2.configurationFile="$here/log4j2.properties" -cp "$jars/*")
+
 java_cmd() {
-  java -Xms128m -Xmx"$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    -Dlog4j2.configurationFile="$here/log4j2.properties" \
-    -cp "$jars/*" "$@"
+  java "${java_opts[@]}" "$@"
 }
 
 format_storage() {
@@ -116,6 +117,11 @@ start() {
     return 0
   fi
   command -v java >/dev/null || { log "java not found: install a Java 17+ runtime"; exit 1; }
+  if port_answers; then
+    log "something else already listens on 127.0.0.1:$port (another broker?):"
+    log "stop it, or use it with HITL_KAFKA_BOOTSTRAP, or pick another HITL_KAFKA_PORT"
+    exit 1
+  fi
   command -v mvn >/dev/null || { log "mvn not found: install Maven to resolve the broker jars"; exit 1; }
   local t0=$SECONDS
   mkdir -p "$state"
@@ -123,7 +129,8 @@ start() {
   write_config
   : >"$logfile"
   format_storage
-  java_cmd kafka.Kafka "$state/server.properties" >>"$logfile" 2>&1 </dev/null &
+  # exec, so the recorded pid is the JVM itself and `stop` signals the broker, not a wrapper.
+  (exec java "${java_opts[@]}" kafka.Kafka "$state/server.properties") >>"$logfile" 2>&1 </dev/null &
   echo $! >"$pidfile"
   if wait_ready; then
     log "broker ready on 127.0.0.1:$port (pid $(cat "$pidfile"), $((SECONDS - t0))s)"
