@@ -1,12 +1,14 @@
-"""Helpers for tests: waiting on conditions with a deadline, reading topics to a count."""
+"""Helpers for tests: waiting on conditions with a deadline, reading topics, draft factories."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, Message
+
+from hitl_schemas import Draft, DraftContext, ProducerInfo, SourceDocument, examples
 
 T = TypeVar("T")
 
@@ -36,8 +38,28 @@ def consume(consumer: Consumer, count: int, *, timeout: float = 30.0) -> list[Me
         for msg in consumer.consume(num_messages=count - len(got), timeout=min(left, 1.0)):
             err = msg.error()
             if err is not None:
-                if err.code() == err._PARTITION_EOF:
-                    continue
                 raise AssertionError(f"consumer error: {err}")
             got.append(msg)
     return got
+
+
+def make_draft(
+    text: str,
+    *,
+    sources: list[str] | None = None,
+    customer: str | None = None,
+    **overrides: Any,
+) -> Draft:
+    """A valid draft with this text and material; other fields from the contract's example."""
+    context = DraftContext(
+        prompt="Reply to the customer.",
+        customer_message=customer,
+        sources=[SourceDocument(source_id=f"s{i}", text=t) for i, t in enumerate(sources or [])],
+    )
+    fields: dict[str, Any] = {
+        "text": text,
+        "context": context,
+        "producer": ProducerInfo(app="test", model="m"),
+    }
+    fields.update(overrides)
+    return examples.draft(**fields)

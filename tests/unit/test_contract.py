@@ -39,6 +39,7 @@ CASES = [
     # payload, kind, field, words the message must contain
     (b"{oops", "invalid_json", None, "json"),
     (b"\xff\xfe{}", "invalid_json", None, "json"),
+    (body(text="x").replace(b'"x"', b'"\\ud800"'), "invalid_json", None, "hex escape"),
     (b"", "invalid_json", None, "empty payload"),
     (b"null", "schema", None, "JSON object"),
     (b'"a string"', "schema", None, "JSON object"),

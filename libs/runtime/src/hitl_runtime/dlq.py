@@ -43,6 +43,9 @@ class DeadLetterPublisher:
         self.service = service
         self._prefix = topic_prefix
 
+    def flush(self, timeout: float = 30.0) -> None:
+        self._publisher.flush(timeout)
+
     def registered_name(self, broker_topic: str) -> str:
         """Topic name in the registry for a broker-side (possibly prefixed) name."""
         if self._prefix and broker_topic.startswith(self._prefix):

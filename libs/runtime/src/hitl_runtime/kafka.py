@@ -121,6 +121,11 @@ class EventPublisher:
         if err is not None:
             self._failures.append(f"{msg.topic()}: {err.str()}")
 
+    def drain_failures(self) -> list[str]:
+        """Delivery failures seen since the last call (a transaction's commit reports its own)."""
+        failures, self._failures = self._failures, []
+        return failures
+
     def flush(self, timeout: float = 30.0) -> None:
         remaining = self.producer.flush(timeout)
         failures, self._failures = self._failures, []

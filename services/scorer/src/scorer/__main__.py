@@ -1,0 +1,52 @@
+"""Entry point: `python -m scorer` runs the service; `python -m scorer score ...` scores a file."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from hitl_runtime.logs import configure_logging
+from hitl_runtime.metrics import serve_metrics
+from hitl_runtime.policy import PolicyError
+from hitl_runtime.settings import SettingsError
+
+
+def run_service() -> int:
+    from scorer.app import bootstrap
+    from scorer.config import load
+
+    try:
+        settings = load()
+        configure_logging(settings.service_name, settings.log_level, settings.log_format)
+        service = bootstrap(settings)
+    except (SettingsError, PolicyError) as exc:
+        sys.stderr.write(f"scorer cannot start: {exc}\n")
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    serve_metrics(settings.metrics_port)
+    service.run(stop)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "score":
+        from scorer.cli import main as score_main
+
+        try:
+            return score_main(argv[1:])
+        except (SettingsError, PolicyError) as exc:
+            sys.stderr.write(f"{exc}\n")
+            return 2
+    if argv and argv[0] not in ("run",):
+        sys.stderr.write(
+            "usage: python -m scorer [run] | python -m scorer score --input F --output F\n"
+        )
+        return 2
+    return run_service()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,179 @@
+"""The combiner: a versioned, calibrated model from features to P(approved unchanged).
+
+Kind `logistic-v1`: `intercept + sum(weight * feature) + content_type_offset`, squashed by the
+logistic function, then optionally mapped through a monotone calibration curve (isotonic points,
+linearly interpolated). Version `prior-1` is a hand-set prior, documented in the scorer README;
+feedback replaces it with a trained, calibrated version. A model must pass `load_model` before
+it serves: unknown kind, unknown feature, non-finite number, bad curve or wrong fingerprint is
+refused and the serving model stays.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import JsonValue
+
+from hitl_schemas import ModelVersion
+from scorer.features import FEATURES
+
+KIND = "logistic-v1"
+PRIOR_VERSION = "prior-1"
+
+# The prior: a draft with no findings and no producer confidence scores about 0.9; each risk
+# signal at full strength pulls it far below any sensible threshold. These are judgement, not
+# fitted values; the first trained model replaces them.
+PRIOR_WEIGHTS: dict[str, float] = {
+    "producer_logit": 0.6,
+    "producer_absent": -0.2,
+    "pii": -3.0,
+    "toxicity": -4.5,
+    "tone": -2.5,
+    "commitments": -2.2,
+    "grounding": -4.0,
+    "form": -2.2,
+    "grounding_unverifiable": -0.6,
+    "signals_failed": -0.8,
+    "log_chars": 0.0,
+}
+PRIOR_INTERCEPT = 2.4
+
+
+class ModelRejected(ValueError):
+    """A model version that must not serve; the message says why."""
+
+
+def fingerprint(parameters: Mapping[str, Any]) -> str:
+    canonical = json.dumps(parameters, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def model_version(
+    *,
+    version: str,
+    weights: Mapping[str, float],
+    intercept: float,
+    name: str = "combiner",
+    offsets: Mapping[str, float] | None = None,
+    calibration: tuple[list[float], list[float]] | None = None,
+    evaluation: Mapping[str, float] | None = None,
+    trained_on: int = 0,
+) -> ModelVersion:
+    parameters: dict[str, JsonValue] = {
+        "intercept": intercept,
+        "weights": dict(weights),
+        "content_type_offsets": dict(offsets or {}),
+    }
+    if calibration is not None:
+        parameters["calibration"] = {"x": list(calibration[0]), "y": list(calibration[1])}
+    return ModelVersion(
+        name=name,
+        version=version,
+        kind=KIND,
+        feature_names=sorted(weights),
+        parameters=parameters,
+        evaluation=dict(evaluation or {}),
+        trained_on_examples=trained_on,
+        sha256=fingerprint(parameters),
+        created_at=datetime.now(UTC),
+    )
+
+
+def prior() -> ModelVersion:
+    return model_version(version=PRIOR_VERSION, weights=PRIOR_WEIGHTS, intercept=PRIOR_INTERCEPT)
+
+
+@dataclass(frozen=True, slots=True)
+class Combiner:
+    name: str
+    version: str
+    intercept: float
+    weights: tuple[tuple[str, float], ...]
+    offsets: Mapping[str, float]
+    curve_x: tuple[float, ...] = ()
+    curve_y: tuple[float, ...] = ()
+
+    def raw(self, features: Mapping[str, float], content_type: str) -> float:
+        z = self.intercept + self.offsets.get(content_type, 0.0)
+        for name, weight in self.weights:
+            z += weight * features.get(name, 0.0)
+        z = max(-40.0, min(40.0, z))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def predict(self, features: Mapping[str, float], content_type: str) -> float:
+        p = self.raw(features, content_type)
+        if not self.curve_x:
+            return p
+        return _interpolate(self.curve_x, self.curve_y, p)
+
+
+def _interpolate(xs: tuple[float, ...], ys: tuple[float, ...], p: float) -> float:
+    if p <= xs[0]:
+        return ys[0]
+    if p >= xs[-1]:
+        return ys[-1]
+    i = bisect.bisect_right(xs, p)
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 if x1 == x0 else y0 + (y1 - y0) * (p - x0) / (x1 - x0)
+
+
+def _finite(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ModelRejected(f"{what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def load_model(version: ModelVersion) -> Combiner:
+    """Validate a published model version and build the combiner it describes."""
+    if version.kind != KIND:
+        raise ModelRejected(f"unknown model kind {version.kind!r}; this scorer reads {KIND!r}")
+    if fingerprint(version.parameters) != version.sha256:
+        raise ModelRejected("sha256 does not match the parameters: corrupted or altered artifact")
+    params = version.parameters
+    weights = params.get("weights")
+    if not isinstance(weights, dict) or not weights:
+        raise ModelRejected("parameters.weights must be a non-empty object")
+    unknown = sorted(set(weights) - set(FEATURES))
+    if unknown:
+        raise ModelRejected(f"unknown features {unknown}; known: {list(FEATURES)}")
+    offsets = params.get("content_type_offsets", {})
+    if not isinstance(offsets, dict):
+        raise ModelRejected("parameters.content_type_offsets must be an object")
+    curve_x: tuple[float, ...] = ()
+    curve_y: tuple[float, ...] = ()
+    calibration = params.get("calibration")
+    if calibration is not None:
+        if not isinstance(calibration, dict):
+            raise ModelRejected("parameters.calibration must be an object with x and y")
+        xs, ys = calibration.get("x"), calibration.get("y")
+        if (
+            not isinstance(xs, list)
+            or not isinstance(ys, list)
+            or len(xs) != len(ys)
+            or len(xs) < 2
+        ):
+            raise ModelRejected("calibration x and y must be lists of equal length, at least 2")
+        curve_x = tuple(_finite(x, "calibration x") for x in xs)
+        curve_y = tuple(_finite(y, "calibration y") for y in ys)
+        if any(b < a for a, b in zip(curve_x, curve_x[1:], strict=False)):
+            raise ModelRejected("calibration x must be non-decreasing")
+        if any(b < a for a, b in zip(curve_y, curve_y[1:], strict=False)):
+            raise ModelRejected("calibration y must be non-decreasing (a monotone curve)")
+        if not all(0.0 <= y <= 1.0 for y in curve_y):
+            raise ModelRejected("calibration y must lie in [0, 1]")
+    return Combiner(
+        name=version.name,
+        version=version.version,
+        intercept=_finite(params.get("intercept"), "intercept"),
+        weights=tuple(sorted((k, _finite(v, f"weight {k}")) for k, v in weights.items())),
+        offsets={k: _finite(v, f"offset {k}") for k, v in offsets.items()},
+        curve_x=curve_x,
+        curve_y=curve_y,
+    )

@@ -1,0 +1,139 @@
+"""Scoring: run every signal on a batch of drafts, guard each, and combine into a Score.
+
+A signal that raises on a strange text does not sink the batch: it is reported as failed on that
+draft (with the exception type), the draft is scored without it, and the failure is counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from hitl_runtime.policy import CommitmentKind, FormPolicy, Policy
+from hitl_schemas import Draft, Score, Signal, Span
+from scorer.features import features
+from scorer.model import Combiner
+from scorer.signals.base import SignalResult
+from scorer.signals.commitments import commitments
+from scorer.signals.form import form
+from scorer.signals.grounding import grounding
+from scorer.signals.pii import pii
+from scorer.signals.producer import producer_confidence
+from scorer.signals.toxicity import ToxicityClassifier, tone
+
+ALL_COMMITMENTS: tuple[CommitmentKind, ...] = (
+    "refund",
+    "guarantee",
+    "legal",
+    "medical",
+    "financial",
+    "deadline",
+)
+DEFAULT_FORM = FormPolicy()
+
+PerDraft = Callable[[Draft], SignalResult]
+
+
+@dataclass
+class BatchStats:
+    """Side facts of one batch, for metrics: seconds per signal and failures per signal."""
+
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    failures: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    policy: Policy
+    toxicity: ToxicityClassifier
+
+    def _per_draft_signals(self, draft: Draft) -> list[tuple[str, PerDraft]]:
+        ct = self.policy.for_type(draft.content_type)
+        risky = ct.risky_commitments if ct is not None else ALL_COMMITMENTS
+        form_policy = ct.form if ct is not None else DEFAULT_FORM
+        return [
+            ("producer_confidence", producer_confidence),
+            ("pii", pii),
+            ("tone", tone),
+            ("commitments", lambda d: commitments(d, risky)),
+            ("grounding", grounding),
+            ("form", lambda d: form(d, form_policy)),
+        ]
+
+    def score_batch(
+        self, drafts: Sequence[Draft], model: Combiner, *, now: datetime | None = None
+    ) -> tuple[list[Score], BatchStats]:
+        stats = BatchStats()
+        results: list[dict[str, SignalResult | None]] = [{} for _ in drafts]
+        errors: list[dict[str, str]] = [{} for _ in drafts]
+
+        started = time.perf_counter()
+        try:
+            batch_toxicity: list[SignalResult | None] = list(self.toxicity.score_batch(drafts))
+        except Exception:  # noqa: BLE001 - one odd draft must not sink the batch: retry singly
+            batch_toxicity = [self._toxicity_alone(d, errors[i]) for i, d in enumerate(drafts)]
+        stats.seconds["toxicity"] += time.perf_counter() - started
+        for i, result in enumerate(batch_toxicity):
+            results[i]["toxicity"] = result
+
+        for i, draft in enumerate(drafts):
+            for name, signal in self._per_draft_signals(draft):
+                started = time.perf_counter()
+                try:
+                    results[i][name] = signal(draft)
+                except Exception as exc:  # noqa: BLE001 - reported on the draft, counted, not fatal
+                    results[i][name] = None
+                    errors[i][name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+                stats.seconds[name] += time.perf_counter() - started
+
+        scored_at = now or datetime.now(UTC)
+        scores = []
+        for i, draft in enumerate(drafts):
+            for name in errors[i]:
+                stats.failures[name] += 1
+            confidence = model.predict(features(draft, results[i]), draft.content_type)
+            scores.append(
+                Score(
+                    confidence=confidence,
+                    signals=_signals(results[i], errors[i]),
+                    model_name=model.name,
+                    model_version=model.version,
+                    scored_at=scored_at,
+                )
+            )
+        return scores, stats
+
+    def _toxicity_alone(self, draft: Draft, errors: dict[str, str]) -> SignalResult | None:
+        try:
+            return self.toxicity.score_batch([draft])[0]
+        except Exception as exc:  # noqa: BLE001 - reported on the draft
+            errors["toxicity"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            return None
+
+    def score(self, draft: Draft, model: Combiner) -> Score:
+        return self.score_batch([draft], model)[0][0]
+
+
+def _signals(results: dict[str, SignalResult | None], errors: dict[str, str]) -> list[Signal]:
+    out = []
+    for name in sorted(results):
+        result = results[name]
+        if result is None:
+            out.append(Signal(name=name, value=0.0, failed=True, error=errors.get(name)))
+        else:
+            out.append(
+                Signal(
+                    name=name,
+                    value=result.value,
+                    spans=sorted(result.spans, key=_position),
+                    details=result.details,
+                )
+            )
+    return out
+
+
+def _position(span: Span) -> tuple[int, int]:
+    return span.start, span.end

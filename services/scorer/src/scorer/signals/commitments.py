@@ -1,0 +1,62 @@
+"""Risky commitments: promises the business may not be allowed to make in this content type.
+
+Which kinds are risky comes from the policy (`risky_commitments` per content type): a refund
+promise is the point of a `refund_offer` but a risk in a `chat_reply`. A commitment that the
+sources also state (the policy page says "full refund within 30 days") is reported as
+`supported` and weighs far less.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+from hitl_schemas import Draft, Span
+from scorer.signals.base import SignalResult, saturate, span
+
+NAME = "commitments"
+
+PATTERNS: dict[str, re.Pattern[str]] = {
+    kind: re.compile(pattern, re.IGNORECASE)
+    for kind, pattern in {
+        "refund": r"\b(?:(?:full|partial|immediate) refund|refund (?:you|your|the full)|"
+        r"(?:we will|we'll|i will|i'll) refund|money back|reimburs\w+|"
+        r"credit your (?:account|card))\b",
+        "guarantee": r"\b(?:guarantee[ds]?|we promise|i promise|100 ?%|(?:will|shall) definitely|"
+        r"never happen again|without fail|warrant(?:y|ies|ed))\b",
+        "legal": r"\b(?:legally|you are (?:legally )?entitled|(?:not )?liable|liability|lawsuit|"
+        r"waive[sd]?|we admit|binding|indemnif\w+|compensation (?:of|for))\b",
+        "medical": r"\b(?:diagnos\w+|dosage|\d+ ?mg\b|prescri\w+|cure[sd]?|treatment for|"
+        r"you should (?:take|stop taking)|safe to take|side effects? (?:are|is) (?:rare|minimal))",
+        "financial": r"\b(?:guaranteed returns?|invest(?:ment)? advice|returns? of \d+ ?%|"
+        r"interest rate of|tax (?:advice|deductible)|risk[- ]free|you will (?:earn|make))\b",
+        "deadline": r"\b(?:within (?:\d+|one|two|24|48) (?:hours?|days?)|"
+        r"by (?:tomorrow|tonight|end of day)|"
+        r"(?:first thing|today) (?:tomorrow|before))\b",
+    }.items()
+}
+
+
+def commitments(draft: Draft, risky: Collection[str]) -> SignalResult:
+    text = draft.text
+    sources = " ".join(s.text for s in draft.context.sources).lower()
+    spans: list[Span] = []
+    found: dict[str, int] = {}
+    unsupported = 0.0
+    for kind in risky:
+        pattern = PATTERNS.get(kind)
+        if pattern is None:
+            continue
+        for m in pattern.finditer(text):
+            phrase = m.group().lower()
+            supported = bool(sources) and phrase in sources
+            found[kind] = found.get(kind, 0) + 1
+            unsupported += 0.15 if supported else 1.0
+            spans.append(
+                span(
+                    m.start(),
+                    m.end(),
+                    f"{kind} commitment{' (stated in sources)' if supported else ''}",
+                )
+            )
+    return SignalResult(saturate(unsupported), tuple(spans), {"kinds": dict(found)})

@@ -1,0 +1,61 @@
+"""Form: length and structure anomalies for the content type, and generation artefacts.
+
+Too short or too long for its type, too many lines, the same sentence repeated (a degenerate
+generation), text cut off mid-sentence, template placeholders left in, or the model talking
+about itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import JsonValue
+
+from hitl_runtime.policy import FormPolicy
+from hitl_schemas import Draft, Span
+from scorer.signals.base import SignalResult, span
+from scorer.signals.text import sentences
+
+NAME = "form"
+
+_ARTEFACT = re.compile(
+    r"\[(?:customer|your|insert|name|company|date|amount)[^\]]{0,30}\]|\{\{?\s*\w+\s*\}\}?|<insert[^>]*>"
+    r"|lorem ipsum|as an ai(?: language)? model|i(?:'m| am) (?:just )?an ai|i cannot browse"
+    r"|\bTODO\b|\bXXX\b",
+    re.IGNORECASE,
+)
+_ENDS_CLEANLY = re.compile(r"[.!?:)\]\"'”’…]\s*$|\n\s*[-–—]?\s*\w[\w .,'-]{0,40}$")
+
+
+def form(draft: Draft, policy: FormPolicy) -> SignalResult:
+    text = draft.text
+    length = len(text)
+    problems: dict[str, float] = {}
+    spans: list[Span] = []
+    if length < policy.min_chars:
+        problems["too_short"] = 1.0 if length == 0 else 0.7
+    elif length > policy.max_chars:
+        problems["too_long"] = min(1.0, 0.5 + 0.5 * (length / policy.max_chars - 1))
+    lines = text.count("\n") + 1
+    if lines > policy.max_lines:
+        problems["too_many_lines"] = 0.5
+    seen: dict[str, int] = {}
+    repeats = 0
+    for start, end in sentences(text[:20_000]):
+        key = text[start:end].lower()
+        if len(key) >= 20:
+            if key in seen:
+                repeats += 1
+                spans.append(span(start, end, "repeated sentence"))
+            seen[key] = start
+    if repeats:
+        problems["repetition"] = min(1.0, 0.4 * repeats)
+    for m in _ARTEFACT.finditer(text):
+        spans.append(span(m.start(), m.end(), "placeholder or generation artefact"))
+        problems["artefact"] = 1.0
+    if length >= 40 and not _ENDS_CLEANLY.search(text[-60:]):
+        problems["truncated"] = 0.5
+        spans.append(span(max(0, length - 20), length, "ends mid-sentence"))
+    value = max(problems.values(), default=0.0)
+    names: list[JsonValue] = [*sorted(problems)]
+    return SignalResult(value, tuple(spans), {"chars": length, "lines": lines, "problems": names})

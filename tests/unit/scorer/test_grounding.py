@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+
+from scorer.signals.grounding import claims, grounding
+from testkit import make_draft
+
+POLICY = (
+    "4.2 Items may be returned within 30 days of delivery for a full refund. "
+    "4.3 Shipping fees of $4.99 are not refunded. Late fees are 1.5% per month."
+)
+ORDER = "Order 4821 shipped 3 November 2026. Total: 1,250.00 EUR."
+
+
+@pytest.mark.parametrize(
+    ("text", "unsupported"),
+    [
+        ("Under section 4.2 you can return it within 30 days.", []),
+        ("Under section 7.1 you can return it within 30 days.", ["section 7.1"]),
+        ("Under section 4.2 you can return it within 60 days.", ["60 days"]),
+        ("Shipping fees of $4.99 are not refunded.", []),
+        ("Shipping fees of $5.99 are not refunded.", ["$5.99"]),
+        ("Your total was 1250 EUR.", []),
+        ("Your total was EUR 1,350.00.", ["EUR 1,350.00"]),
+        ("Late fees are 1.5% per month.", []),
+        ("Late fees are 2% per month.", ["2%"]),
+        ("It shipped on November 3rd.", []),
+        ("It shipped on 3 Nov.", []),
+        ("It shipped on 2026-11-03.", []),
+        ("It shipped on 5 November.", ["5 November"]),
+        ("Order #4821 is on its way.", []),
+        ("Order #9999 is on its way.", ["#9999"]),
+        ('The policy says "items may be returned within 30 days of delivery".', []),
+        (
+            'The policy says "items may be returned at any time for any reason".',
+            ['"items may be returned at any time for any reason"'],
+        ),
+        ("Thanks for your patience, we are looking into it.", []),
+    ],
+)
+def test_unsupported_claims_are_flagged_with_their_spans(text: str, unsupported: list[str]) -> None:
+    result = grounding(make_draft(text, sources=[POLICY, ORDER]))
+    assert [text[s.start : s.end] for s in result.spans] == unsupported
+    assert (result.value > 0) is bool(unsupported)
+
+
+def test_a_misquoted_clause_outweighs_a_small_slip() -> None:
+    misquote = grounding(make_draft("Per clause 9.9, refunds are never given.", sources=[POLICY]))
+    date_slip = grounding(make_draft("It shipped on 4 November.", sources=[ORDER]))
+    assert misquote.value > date_slip.value > 0
+
+
+def test_claims_without_any_material_are_unverifiable_not_wrong() -> None:
+    draft = make_draft("Your refund of $20 arrives in 5 days.", sources=[])
+    draft = draft.model_copy(update={"context": draft.context.model_copy(update={"prompt": ""})})
+    result = grounding(draft)
+    assert result.details["unverifiable"] is True
+    assert 0 < result.value < 0.5
+
+
+def test_claim_extraction_normalises() -> None:
+    keys = {(c.kind, c.key) for c in claims("Pay $1,250.00 by 3rd of March, clause 4.2(b), 15 %.")}
+    assert ("amount", "1250") in keys
+    assert ("date", "3-3") in keys
+    assert ("clause", "4.2(b)") in keys
+    assert ("percent", "15") in keys
