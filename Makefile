@@ -4,7 +4,7 @@ UV ?= uv
 PYTEST := $(UV) run --locked pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,3 +50,7 @@ fmt: ## format and fix what ruff can
 clean: ## stop the broker and remove local state (.local/)
 	-deploy/local/kafka.sh stop
 	rm -rf .local
+
+bench: ## benchmarks against the local broker; numbers to stdout and bench-results/*.json
+	deploy/local/kafka.sh start
+	$(UV) run --locked python -m bench.scorer_bench

@@ -63,3 +63,53 @@ def make_draft(
     }
     fields.update(overrides)
     return examples.draft(**fields)
+
+
+def read_to_end(
+    bootstrap: str,
+    topic_name: str,
+    *,
+    at_least: int = 0,
+    timeout: float = 60.0,
+    until_end: bool = True,
+) -> list[Message]:
+    """Every committed record of a topic (read_committed), once at least `at_least` are there and
+    (with `until_end`) the reader has reached the end of every partition."""
+    import uuid
+
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        meta = consumer.list_topics(topic_name, timeout=10).topics[topic_name]
+        partitions = [TopicPartition(topic_name, p, OFFSET_BEGINNING) for p in meta.partitions]
+        consumer.assign(partitions)
+        got: list[Message] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            for msg in consumer.consume(1000, timeout=0.5):
+                if msg.error() is None:
+                    got.append(msg)
+            if len(got) >= at_least and (not until_end or _at_end(consumer, partitions)):
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout}s reading {topic_name}: {len(got)}/{at_least}"
+                )
+    finally:
+        consumer.close()
+
+
+def _at_end(consumer: Consumer, partitions: list[Any]) -> bool:
+    for tp in consumer.position(partitions):
+        _, high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+        if high > 0 and tp.offset < high:
+            return False
+    return True

@@ -16,6 +16,10 @@ def run_service() -> int:
     from scorer.app import bootstrap
     from scorer.config import load
 
+    # Handlers first: a SIGTERM during start-up must still mean a clean exit, not a kill.
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         settings = load()
         configure_logging(settings.service_name, settings.log_level, settings.log_format)
@@ -23,9 +27,6 @@ def run_service() -> int:
     except (SettingsError, PolicyError) as exc:
         sys.stderr.write(f"scorer cannot start: {exc}\n")
         return 2
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     serve_metrics(settings.metrics_port)
     service.run(stop)
     return 0

@@ -170,8 +170,15 @@ def bootstrap(
     producer = producer or make_producer(
         settings, transactional_id=settings.effective_transactional_id
     )
+    # Static membership under the replica's stable id: a replica that restarts (crash, rollout)
+    # takes its partitions back at once instead of waiting out the session timeout.
     consumer = consumer or make_consumer(
-        settings, group_id=settings.group_id, **{"partition.assignment.strategy": "range"}
+        settings,
+        group_id=settings.group_id,
+        **{
+            "partition.assignment.strategy": "range",
+            "group.instance.id": settings.effective_transactional_id,
+        },
     )
     publisher = EventPublisher(producer, settings)
     dead_letters = DeadLetterPublisher(

@@ -83,6 +83,7 @@ class ModelWatcher(threading.Thread):
             self.caught_up.set()
         finally:
             self._consumer.close()
+            self._dead_letters.flush(10)
 
     def _at_end(self, name: str, partitions: list[int]) -> bool:
         positions = self._consumer.position([TopicPartition(name, p) for p in partitions])

@@ -20,7 +20,8 @@ class SignalResult:
 
 
 def span(start: int, end: int, label: str) -> Span:
-    return Span(start=start, end=end, label=label[:200])
+    # Built from our own offsets: construct without re-validating on the hot path.
+    return Span.model_construct(start=start, end=end, label=label[:200])
 
 
 def saturate(hits: float, per_hit: float = 0.6) -> float:

@@ -37,15 +37,70 @@ PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
+# A literal that every match of a kind contains: a cheap substring test skips the regex for
+# the kinds a draft cannot contain, which is most kinds for most drafts.
+TRIGGERS: dict[str, tuple[str, ...]] = {
+    "refund": ("refund", "money back", "reimburs", "credit your"),
+    "guarantee": (
+        "guarantee",
+        "promise",
+        "100%",
+        "100 %",
+        "definitely",
+        "never happen",
+        "without fail",
+        "warrant",
+    ),
+    "legal": (
+        "legally",
+        "entitled",
+        "liab",
+        "lawsuit",
+        "waive",
+        "we admit",
+        "binding",
+        "indemnif",
+        "compensation",
+    ),
+    "medical": (
+        "diagnos",
+        "dosage",
+        "mg",
+        "prescri",
+        " cure",
+        "treatment for",
+        "should take",
+        "stop taking",
+        "safe to take",
+        "side effect",
+    ),
+    "financial": (
+        "guaranteed return",
+        "invest",
+        "returns of",
+        "return of",
+        "interest rate",
+        "tax ad",
+        "tax ded",
+        "risk-free",
+        "risk free",
+        "you will earn",
+        "you will make",
+    ),
+    "deadline": ("within", "by tomorrow", "by tonight", "by end of day", "first thing", "today"),
+}
+
+
 def commitments(draft: Draft, risky: Collection[str]) -> SignalResult:
     text = draft.text
+    low = text.lower()
     sources = " ".join(s.text for s in draft.context.sources).lower()
     spans: list[Span] = []
     found: dict[str, int] = {}
     unsupported = 0.0
     for kind in risky:
         pattern = PATTERNS.get(kind)
-        if pattern is None:
+        if pattern is None or not any(t in low for t in TRIGGERS[kind]):
             continue
         for m in pattern.finditer(text):
             phrase = m.group().lower()

@@ -24,6 +24,7 @@ _ARTEFACT = re.compile(
     r"|\bTODO\b|\bXXX\b",
     re.IGNORECASE,
 )
+_ARTEFACT_TRIGGERS = ("[", "{", "<insert", "lorem", " ai", "browse", "todo", "xxx")
 _ENDS_CLEANLY = re.compile(r"[.!?:)\]\"'”’…]\s*$|\n\s*[-–—]?\s*\w[\w .,'-]{0,40}$")
 
 
@@ -50,7 +51,9 @@ def form(draft: Draft, policy: FormPolicy) -> SignalResult:
             seen[key] = start
     if repeats:
         problems["repetition"] = min(1.0, 0.4 * repeats)
-    for m in _ARTEFACT.finditer(text):
+    low = text.lower()
+    artefacts = _ARTEFACT.finditer(text) if any(t in low for t in _ARTEFACT_TRIGGERS) else ()
+    for m in artefacts:
         spans.append(span(m.start(), m.end(), "placeholder or generation artefact"))
         problems["artefact"] = 1.0
     if length >= 40 and not _ENDS_CLEANLY.search(text[-60:]):

@@ -30,6 +30,10 @@ _UK_NINO = re.compile(
 # ISO dates and SSN-shaped numbers (even invalid ones) are not phone numbers.
 _NOT_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{3}-\d{2}-\d{4}")
 
+# IBANs and UK national insurance numbers start with two capitals and two digits: one scan
+# for that decides whether their (slower) patterns run at all.
+_LETTER_PAIR_DIGITS = re.compile(r"[A-Z]{2} ?\d{2}")
+
 _IBAN_LENGTHS = {
     "AT": 20,
     "BE": 16,
@@ -93,7 +97,8 @@ def find_pii(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start(), m.end(), "email"
     if not any(ch.isdigit() for ch in text):
         return
-    for m in _IBAN.finditer(text):
+    has_letter_pairs = _LETTER_PAIR_DIGITS.search(text) is not None
+    for m in _IBAN.finditer(text) if has_letter_pairs else ():
         if iban_ok(m.group()):
             taken.append(m.span())
             yield m.start(), m.end(), "iban"
@@ -102,7 +107,10 @@ def find_pii(text: str) -> Iterator[tuple[int, int, str]]:
         if free(*m.span()) and 13 <= len(digits) <= 19 and luhn_ok(digits):
             taken.append(m.span())
             yield m.start(), m.end(), "card_number"
-    for pattern, kind in ((_US_SSN, "national_id_us_ssn"), (_UK_NINO, "national_id_uk_nino")):
+    national = [(_US_SSN, "national_id_us_ssn")] if "-" in text else []
+    if has_letter_pairs:
+        national.append((_UK_NINO, "national_id_uk_nino"))
+    for pattern, kind in national:
         for m in pattern.finditer(text):
             if free(*m.span()):
                 taken.append(m.span())

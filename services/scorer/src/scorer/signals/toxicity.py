@@ -10,13 +10,14 @@ vaderSentiment package, excluding the vocabulary of apology) and condescension c
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from hitl_schemas import Draft
+from hitl_schemas import Draft, Span
 from scorer.signals.base import SignalResult, saturate, span
 from scorer.signals.text import sentences, words
 
@@ -26,47 +27,93 @@ FLAG_AT = 0.5
 MAX_SENTENCES = 400  # a 100k-character draft is judged on its first 400 sentences
 
 
+# The packaged vectorizer tokenizes with (?u)\b\w\w+\b; scanning left to right, \w\w+ finds
+# the same tokens (a match can only start inside a word after a one-letter word) and is faster.
+_TOKEN = re.compile(r"\w\w+")
+ENSEMBLE_SIZE = 5
+
+
 class ToxicityClassifier:
-    """Loads the packaged model once; scores many drafts in one vectorized call."""
+    """alt-profanity-check's model, evaluated per sentence without sklearn on the hot path.
+
+    The package ships a TF-IDF vectorizer (unigrams, English stop words, l2 norm) and an
+    ensemble of five linear SVMs, each with a sigmoid calibration. Loading them once, we fold
+    each term's idf into the five weight vectors; a sentence's probability is then a few dict
+    lookups and five dot products, equal to `predict_proba` (a unit test holds us to that)
+    at a fraction of its per-call cost.
+    """
 
     def __init__(self) -> None:
         import joblib  # type: ignore[import-untyped]  # joblib ships no type hints
 
         data = resources.files("profanity_check") / "data"
-        self._vectorizer: Any = joblib.load(str(data / "vectorizer.joblib"))
-        self._model: Any = joblib.load(str(data / "model.joblib"))
+        vectorizer: Any = joblib.load(str(data / "vectorizer.joblib"))
+        model: Any = joblib.load(str(data / "model.joblib"))
+        members = model.calibrated_classifiers_
+        if len(members) != ENSEMBLE_SIZE:
+            raise RuntimeError(
+                f"alt-profanity-check's model has {len(members)} calibrated members; this scorer "
+                f"evaluates exactly {ENSEMBLE_SIZE}: pin alt-profanity-check to a tested version"
+            )
+        idf = vectorizer.idf_
+        coefs = [m.estimator.coef_[0] for m in members]
+        self._terms: dict[str, tuple[float, ...]] = {
+            term: (float(idf[i]), *(float(idf[i] * c[i]) for c in coefs))
+            for term, i in vectorizer.vocabulary_.items()
+        }
+        self._members = tuple(
+            (
+                float(m.estimator.intercept_[0]),
+                float(m.calibrators[0].a_),
+                float(m.calibrators[0].b_),
+            )
+            for m in members
+        )
+        self._sklearn = (vectorizer, model)
 
-    def probabilities(self, texts: Sequence[str]) -> list[float]:
-        if not texts:
-            return []
-        matrix = self._vectorizer.transform(texts)
-        return [float(p) for p in self._model.predict_proba(matrix)[:, 1]]
+    def probability(self, text: str) -> float:
+        counts: dict[str, int] = {}
+        terms = self._terms
+        for token in _TOKEN.findall(text.lower()):
+            if token in terms:
+                counts[token] = counts.get(token, 0) + 1
+        norm = d0 = d1 = d2 = d3 = d4 = 0.0
+        for token, count in counts.items():
+            idf, w0, w1, w2, w3, w4 = terms[token]
+            norm += (count * idf) ** 2
+            d0 += count * w0
+            d1 += count * w1
+            d2 += count * w2
+            d3 += count * w3
+            d4 += count * w4
+        scale = 1.0 / math.sqrt(norm) if norm > 0 else 0.0
+        total = 0.0
+        for decision, (intercept, a, b) in zip((d0, d1, d2, d3, d4), self._members, strict=True):
+            z = a * (decision * scale + intercept) + b
+            total += 1.0 / (1.0 + math.exp(min(z, 700.0)))
+        return total / ENSEMBLE_SIZE
+
+    def reference_probabilities(self, texts: Sequence[str]) -> list[float]:
+        """sklearn's own predict_proba, for tests that check `probability` against it."""
+        vectorizer, model = self._sklearn
+        return [float(p) for p in model.predict_proba(vectorizer.transform(texts))[:, 1]]
+
+    def score(self, draft: Draft) -> SignalResult:
+        text = draft.text
+        worst = 0.0
+        flagged: list[Span] = []
+        count = 0
+        for count, (start, end) in enumerate(sentences(text), start=1):
+            if count > MAX_SENTENCES:
+                break
+            prob = self.probability(text[start:end])
+            worst = max(worst, prob)
+            if prob >= FLAG_AT:
+                flagged.append(span(start, end, f"offensive language (p={prob:.2f})"))
+        return SignalResult(worst, tuple(flagged), {"sentences": count, "flagged": len(flagged)})
 
     def score_batch(self, drafts: Sequence[Draft]) -> list[SignalResult]:
-        pieces: list[tuple[int, int, int]] = []  # (draft index, start, end)
-        for index, draft in enumerate(drafts):
-            for n, (start, end) in enumerate(sentences(draft.text)):
-                if n >= MAX_SENTENCES:
-                    break
-                pieces.append((index, start, end))
-        probs = self.probabilities([drafts[i].text[s:e] for i, s, e in pieces])
-        worst = [0.0] * len(drafts)
-        flagged: list[list[tuple[int, int, float]]] = [[] for _ in drafts]
-        for (index, start, end), prob in zip(pieces, probs, strict=True):
-            worst[index] = max(worst[index], prob)
-            if prob >= FLAG_AT:
-                flagged[index].append((start, end, prob))
-        return [
-            SignalResult(
-                worst[i],
-                tuple(span(s, e, f"offensive language (p={p:.2f})") for s, e, p in flagged[i]),
-                {
-                    "sentences": sum(1 for piece in pieces if piece[0] == i),
-                    "flagged": len(flagged[i]),
-                },
-            )
-            for i in range(len(drafts))
-        ]
+        return [self.score(d) for d in drafts]
 
 
 _APOLOGY = frozenset(
@@ -103,19 +150,54 @@ def _hostile_lexicon() -> dict[str, float]:
     return lexicon
 
 
+# Literals that every condescension cue contains: a substring test skips the slow
+# case-insensitive pattern for the great majority of drafts, which contain none.
+_CONDESCENSION_TRIGGERS = (
+    "as i ",
+    "as we ",
+    "per my",
+    "obvious",
+    "clearly you",
+    "have known",
+    "not that hard",
+    "not hard",
+    "not difficult",
+    "rocket science",
+    "calm down",
+    "no offen",
+    "due respect",
+    "simply ",
+    "if you had",
+    "as anyone",
+    "next time",
+    "you people",
+    "learn to",
+    "for the last",
+    "for the hundredth",
+    "for the third",
+)
+_LETTERS = re.compile(r"[a-z]+")
+
+
 def tone(draft: Draft) -> SignalResult:
     text = draft.text
+    low = text.lower()
     lexicon = _hostile_lexicon()
-    spans = [
-        span(m.start(), m.end(), "condescending phrasing") for m in _CONDESCENSION.finditer(text)
-    ]
+    spans: list[Span] = []
+    if any(t in low for t in _CONDESCENSION_TRIGGERS):
+        spans = [
+            span(m.start(), m.end(), "condescending phrasing")
+            for m in _CONDESCENSION.finditer(text)
+        ]
     cues = len(spans)
     hostile = 0.0
-    for m in words(text):
-        valence = lexicon.get(m.group().lower())
-        if valence is not None:
-            hostile += -valence / 4.0
-            spans.append(span(m.start(), m.end(), "hostile word"))
+    # A set test on lowercase words first; offsets only for the few drafts with a hit.
+    if not lexicon.keys().isdisjoint(_LETTERS.findall(low)):
+        for m in words(text):
+            valence = lexicon.get(m.group().lower())
+            if valence is not None:
+                hostile += -valence / 4.0
+                spans.append(span(m.start(), m.end(), "hostile word"))
     value = max(saturate(cues, 0.5), saturate(hostile, 0.35))
     return SignalResult(
         value, tuple(spans), {"condescension_cues": cues, "hostility": round(hostile, 3)}

@@ -1,0 +1,32 @@
+"""A short run of `make bench` so the benchmark code cannot rot between real runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import scorer_bench
+
+pytestmark = pytest.mark.integration
+
+
+def test_scorer_benchmark_runs_and_writes_its_numbers(kafka_bootstrap: str, tmp_path: Path) -> None:
+    out = tmp_path / "scorer.json"
+    assert (
+        scorer_bench.main(["--drafts", "300", "--offline-drafts", "100", "--json", str(out)]) == 0
+    )
+    result = json.loads(out.read_text())
+    assert result["through_broker"]["drafts"] == 300
+    assert result["through_broker"]["drafts_per_second"] > 0
+    assert set(result["offline"]["microseconds_per_draft_by_signal"]) == {
+        "commitments",
+        "form",
+        "grounding",
+        "pii",
+        "producer_confidence",
+        "tone",
+        "toxicity",
+    }
+    assert result["offline"]["mean_draft_bytes"] > 900
