@@ -1,0 +1,118 @@
+"""Offline replay: run the router's own policy over a history of (type, score, verdict).
+
+Each record is routed with the same `choose` the service uses; the verdict of a reviewed draft
+(audit or not) is revealed to the policy `delay` records later, as a human decision would be; an
+auto-approved draft that was not audited reveals nothing. Used to backtest a policy before it
+goes live, and by the benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hitl_runtime.policy import Policy
+from router.core import (
+    RouterConfig,
+    TypeState,
+    choose,
+    in_uniform_sample,
+    initial_state,
+    learn,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    draft_id: str
+    content_type: str
+    confidence: float
+    defect: bool
+
+
+@dataclass
+class TypeOutcome:
+    items: int = 0
+    reviewed: int = 0
+    audits: int = 0
+    auto_approved: int = 0
+    escapes: int = 0  # defective drafts auto-approved without review
+    certified_auto_approved: int = 0  # the same two, counted while a certificate held
+    certified_escapes: int = 0
+    thresholds: list[tuple[int, float]] = field(default_factory=list)  # (record index, threshold)
+
+    @property
+    def review_rate(self) -> float:
+        return self.reviewed / self.items if self.items else 0.0
+
+    @property
+    def escape_rate(self) -> float:
+        return self.escapes / self.auto_approved if self.auto_approved else 0.0
+
+    @property
+    def certified_escape_rate(self) -> float:
+        if not self.certified_auto_approved:
+            return 0.0
+        return self.certified_escapes / self.certified_auto_approved
+
+
+@dataclass
+class ReplayResult:
+    by_type: dict[str, TypeOutcome]
+    states: dict[str, TypeState]
+
+
+def replay(
+    records: Iterable[Record], policy: Policy, config: RouterConfig, *, delay: int = 0
+) -> ReplayResult:
+    states = {name: initial_state(name, ct) for name, ct in policy.content_types.items()}
+    outcomes: dict[str, TypeOutcome] = {}
+    pending: deque[tuple[int, str, str, float, float, bool, bool]] = deque()
+    for index, record in enumerate(records):
+        while pending and pending[0][0] <= index:
+            _, draft_id, name, confidence, q, audit, defect = pending.popleft()
+            type_policy = policy.content_types[name]
+            learn(
+                states[name],
+                confidence=confidence,
+                q=q,
+                audit=audit,
+                error=defect,
+                ct=type_policy,
+                config=config,
+                uniform_audit=audit and in_uniform_sample(draft_id, type_policy, config),
+            )
+        outcome = outcomes.setdefault(record.content_type, TypeOutcome())
+        outcome.items += 1
+        ct = policy.for_type(record.content_type)
+        if ct is None:
+            outcome.reviewed += 1
+            continue
+        state = states[record.content_type]
+        if not outcome.thresholds or outcome.thresholds[-1][1] != state.threshold:
+            outcome.thresholds.append((index, state.threshold))
+        choice = choose(record.draft_id, record.confidence, None, state, ct, config)
+        if choice.route == "auto_approved":
+            outcome.auto_approved += 1
+            outcome.escapes += int(record.defect)
+            if state.mode == "certified":
+                outcome.certified_auto_approved += 1
+                outcome.certified_escapes += int(record.defect)
+            continue
+        outcome.reviewed += 1
+        audit = choice.reason == "audit"
+        if audit:
+            outcome.audits += 1
+        pending.append(
+            (
+                index + delay,
+                record.draft_id,
+                record.content_type,
+                record.confidence,
+                choice.q,
+                audit,
+                record.defect,
+            )
+        )
+    return ReplayResult(outcomes, states)
