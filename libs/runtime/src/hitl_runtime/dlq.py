@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -31,10 +32,31 @@ def _b64(data: str | bytes | None) -> str | None:
     return base64.b64encode(raw).decode("ascii")
 
 
-def _header_pairs(msg: Message) -> list[tuple[str, str | None]]:
-    headers = msg.headers() or []
-    pairs = headers.items() if isinstance(headers, dict) else headers
-    return [(name, _b64(value)) for name, value in pairs]
+def dead_letter_for(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: str | bytes | None,
+    value: str | bytes | None,
+    headers: Iterable[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None,
+    error: EventValidationError | ErrorInfo,
+    service: str,
+) -> DeadLetter:
+    """The DeadLetter for one record: the one place that shapes it, whatever client read it."""
+    info = error.info() if isinstance(error, EventValidationError) else error
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
+    return DeadLetter(
+        original_topic=topic,
+        original_partition=max(partition, 0),
+        original_offset=max(offset, 0),
+        original_key_b64=_b64(key),
+        original_value_b64=_b64(value),
+        original_headers=[(name, _b64(v)) for name, v in pairs],
+        error=info,
+        service=service,
+        failed_at=datetime.now(UTC),
+    )
 
 
 class DeadLetterPublisher:
@@ -53,19 +75,18 @@ class DeadLetterPublisher:
         return broker_topic
 
     def send(self, msg: Message, error: EventValidationError | ErrorInfo) -> DeadLetter:
-        info = error.info() if isinstance(error, EventValidationError) else error
         source = self.registered_name(msg.topic() or "")
-        letter = DeadLetter(
-            original_topic=source,
-            original_partition=max(msg.partition() or 0, 0),
-            original_offset=max(msg.offset() or 0, 0),
-            original_key_b64=_b64(msg.key()),
-            original_value_b64=_b64(msg.value()),
-            original_headers=_header_pairs(msg),
-            error=info,
+        letter = dead_letter_for(
+            topic=source,
+            partition=msg.partition() or 0,
+            offset=msg.offset() or 0,
+            key=msg.key(),
+            value=msg.value(),
+            headers=msg.headers(),
+            error=error,
             service=self.service,
-            failed_at=datetime.now(UTC),
         )
+        info = letter.error
         key = (msg.key() or b"").decode("utf-8", errors="replace")
         self._publisher.publish(dlq_of(source), key, letter)
         DLQ_MESSAGES.labels(service=self.service, topic=source, kind=info.kind).inc()

@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer
 
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
+from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher, make_consumer, make_producer
 from hitl_runtime.metrics import END_TO_END_SECONDS, PROCESSING_SECONDS
 from hitl_runtime.policy import Policy, load_policy
+from hitl_runtime.txn import TransactionalLoop
 from hitl_schemas import Draft, ScoredDraft, topic
 from scorer.config import ScorerSettings
 from scorer.metrics import (
@@ -29,10 +31,9 @@ from scorer.metrics import (
     SCORING_SECONDS,
     SIGNAL_FAILURES,
     SIGNAL_SECONDS,
-    TRANSACTIONS_ABORTED,
 )
 from scorer.model import load_model, prior
-from scorer.model_watch import ModelHolder, ModelWatcher
+from scorer.model_watch import ModelHolder, model_watcher
 from scorer.scoring import Scorer
 from scorer.signals.toxicity import ToxicityClassifier
 
@@ -48,59 +49,31 @@ class ScorerService:
     producer: Producer
     publisher: EventPublisher
     dead_letters: DeadLetterPublisher
-    watcher: ModelWatcher | None = None
+    watcher: CompactedFollower | None = None
 
     def run(self, stop: threading.Event) -> None:
         """Score until `stop` is set; the batch in hand is finished and committed first."""
         if self.watcher is not None:
             self.watcher.start()
             self.watcher.caught_up.wait(self.settings.model_wait_seconds)
-        self.producer.init_transactions(30)
-        self.consumer.subscribe([topic("drafts", self.settings.topic_prefix)])
+        loop = TransactionalLoop(
+            consumer=self.consumer,
+            producer=self.producer,
+            topics=[topic("drafts", self.settings.topic_prefix)],
+            handle=self.process,
+            batch_size=self.settings.batch_size,
+            batch_timeout=self.settings.batch_timeout_ms / 1000,
+            service=self.settings.service_name,
+            stage="score",
+            on_commit=self.publisher.drain_failures,
+        )
         log.info("scorer running", extra={"fields": {"model": self.models.current.version}})
         try:
-            while not stop.is_set():
-                msgs = self.consumer.consume(
-                    self.settings.batch_size, self.settings.batch_timeout_ms / 1000
-                )
-                records = [m for m in msgs if self._usable(m)]
-                if records:
-                    self._process_in_transaction(records)
+            loop.run(stop)
         finally:
             if self.watcher is not None:
                 self.watcher.stop()
-            self.consumer.close()
             log.info("scorer stopped")
-
-    @staticmethod
-    def _usable(msg: Message) -> bool:
-        err = msg.error()
-        if err is None:
-            return True
-        log.warning("consume error", extra={"fields": {"code": err.name(), "reason": err.str()}})
-        return False
-
-    def _process_in_transaction(self, records: Sequence[Message]) -> None:
-        self.producer.begin_transaction()
-        try:
-            self.process(records)
-            self.producer.send_offsets_to_transaction(
-                next_offsets(records), self.consumer.consumer_group_metadata(), 30
-            )
-            self.producer.commit_transaction(60)
-            self.publisher.drain_failures()
-        except KafkaException as exc:
-            error = exc.args[0]
-            if not error.txn_requires_abort():
-                raise  # fatal (fenced, or unrecoverable): exit and let the supervisor restart us
-            log.warning(
-                "transaction aborted; re-reading the batch",
-                extra={"fields": {"reason": error.str()}},
-            )
-            TRANSACTIONS_ABORTED.inc()
-            self.producer.abort_transaction(30)
-            self.publisher.drain_failures()
-            rewind(self.consumer, records)
 
     def process(self, records: Sequence[Message]) -> None:
         """Decode, score and publish one batch (inside the caller's transaction)."""
@@ -132,25 +105,6 @@ class ScorerService:
         elapsed = time.perf_counter() - started
         SCORING_SECONDS.observe(elapsed / len(drafts))
         PROCESSING_SECONDS.labels(service="scorer", stage="batch").observe(elapsed)
-
-
-def next_offsets(records: Sequence[Message]) -> list[TopicPartition]:
-    """The offsets to commit: one past the last record of each partition in the batch."""
-    last: dict[tuple[str, int], int] = {}
-    for msg in records:
-        key = (msg.topic() or "", msg.partition() or 0)
-        last[key] = max(last.get(key, -1), msg.offset() or 0)
-    return [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
-
-
-def rewind(consumer: Consumer, records: Sequence[Message]) -> None:
-    """Seek each partition back to the first record of an aborted batch."""
-    first: dict[tuple[str, int], int] = {}
-    for msg in records:
-        key = (msg.topic() or "", msg.partition() or 0)
-        first[key] = min(first.get(key, msg.offset() or 0), msg.offset() or 0)
-    for (t, p), offset in first.items():
-        consumer.seek(TopicPartition(t, p, offset))
 
 
 def bootstrap(
@@ -187,14 +141,12 @@ def bootstrap(
     holder = ModelHolder(load_model(prior()))
     watcher = None
     if watch_models:
-        watcher_publisher = EventPublisher(make_producer(settings), settings)
-        watcher = ModelWatcher(
-            settings,
-            holder,
-            DeadLetterPublisher(
-                watcher_publisher, service=settings.service_name, topic_prefix=settings.topic_prefix
-            ),
+        watcher_dlq = DeadLetterPublisher(
+            EventPublisher(make_producer(settings), settings),
+            service=settings.service_name,
+            topic_prefix=settings.topic_prefix,
         )
+        watcher = model_watcher(settings, holder, watcher_dlq)
     return ScorerService(
         settings, scorer, holder, consumer, producer, publisher, dead_letters, watcher
     )

@@ -31,6 +31,3 @@ MODEL_SWAPS = Counter("hitl_scorer_model_swaps_total", "Model versions put into 
 MODEL_REJECTED = Counter(
     "hitl_scorer_model_rejected_total", "Model versions refused (the serving one stayed)."
 )
-TRANSACTIONS_ABORTED = Counter(
-    "hitl_scorer_transactions_aborted_total", "Batches aborted and re-read after a Kafka error."
-)

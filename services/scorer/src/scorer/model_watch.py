@@ -7,13 +7,11 @@ batch, so a swap never splits a batch between two versions and needs no lock on 
 from __future__ import annotations
 
 import logging
-import threading
-import uuid
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import Message
 
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
-from hitl_runtime.kafka import make_consumer
+from hitl_runtime.follow import CompactedFollower
 from hitl_schemas import ErrorInfo, ModelVersion, topic
 from scorer.config import ScorerSettings
 from scorer.metrics import MODEL_INFO, MODEL_REJECTED, MODEL_SWAPS
@@ -39,77 +37,35 @@ class ModelHolder:
         MODEL_INFO.labels(name=combiner.name, version=combiner.version).set(1)
         MODEL_SWAPS.inc()
         log.info(
-            "model swapped",
-            extra={"fields": {"from": previous.version, "to": combiner.version}},
+            "model swapped", extra={"fields": {"from": previous.version, "to": combiner.version}}
         )
         return combiner
 
 
-class ModelWatcher(threading.Thread):
-    """Reads `scorer-models` from the beginning; `caught_up` is set once it reached the end."""
+def model_watcher(
+    settings: ScorerSettings, holder: ModelHolder, dead_letters: DeadLetterPublisher
+) -> CompactedFollower:
+    """A follower of `scorer-models` that offers each new version of our model to `holder`."""
 
-    def __init__(
-        self,
-        settings: ScorerSettings,
-        holder: ModelHolder,
-        dead_letters: DeadLetterPublisher,
-    ) -> None:
-        super().__init__(name="model-watch", daemon=True)
-        self._settings = settings
-        self._holder = holder
-        self._dead_letters = dead_letters
-        self._stop_event = threading.Event()
-        self.caught_up = threading.Event()
-        self._consumer: Consumer = make_consumer(
-            settings, group_id=f"hitl-scorer-models-{uuid.uuid4().hex[:8]}"
-        )
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-    def run(self) -> None:
-        name = topic("scorer-models", self._settings.topic_prefix)
-        try:
-            partitions = self._consumer.list_topics(name, timeout=10).topics[name].partitions
-            self._consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in partitions])
-            while not self._stop_event.is_set():
-                msg = self._consumer.poll(0.5)
-                if msg is not None and msg.error() is None:
-                    self._apply(msg)
-                if not self.caught_up.is_set() and self._at_end(name, list(partitions)):
-                    self.caught_up.set()
-        except Exception:
-            log.exception("model watcher stopped; the serving model stays")
-            self.caught_up.set()
-        finally:
-            self._consumer.close()
-            self._dead_letters.flush(10)
-
-    def _at_end(self, name: str, partitions: list[int]) -> bool:
-        positions = self._consumer.position([TopicPartition(name, p) for p in partitions])
-        for tp in positions:
-            _, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-            if high > 0 and tp.offset < high:
-                return False
-        return True
-
-    def _apply(self, msg: Message) -> None:
+    def apply(msg: Message) -> None:
         version = decode_or_dead_letter(
-            msg, ModelVersion, limits=self._settings.limits, dead_letters=self._dead_letters
+            msg, ModelVersion, limits=settings.limits, dead_letters=dead_letters
         )
-        if version is None or version.name != self._settings.model_name:
-            return
-        if version.version == self._holder.current.version:
-            return
-        try:
-            self._holder.offer(version)
-        except ModelRejected as exc:
-            MODEL_REJECTED.inc()
-            log.warning(
-                "model refused; the serving model stays",
-                extra={"fields": {"version": version.version, "reason": str(exc)}},
-            )
-            self._dead_letters.send(
-                msg, ErrorInfo(kind="processing", field="parameters", message=str(exc))
-            )
-        self._dead_letters.flush()
+        if version is not None and version.name == settings.model_name:
+            if version.version != holder.current.version:
+                try:
+                    holder.offer(version)
+                except ModelRejected as exc:
+                    MODEL_REJECTED.inc()
+                    log.warning(
+                        "model refused; the serving model stays",
+                        extra={"fields": {"version": version.version, "reason": str(exc)}},
+                    )
+                    dead_letters.send(
+                        msg, ErrorInfo(kind="processing", field="parameters", message=str(exc))
+                    )
+        dead_letters.flush()
+
+    return CompactedFollower(
+        settings, topic("scorer-models", settings.topic_prefix), apply, name="model-watch"
+    )

@@ -1,0 +1,114 @@
+"""Exactly-once consume-transform-produce with confluent-kafka transactions.
+
+Each batch is one transaction holding the produced records (outputs and dead letters) and the
+consumed offsets, so a read_committed reader sees each input's outputs exactly once, through
+kill -9: an unfinished transaction is aborted when the replica restarts with the same
+transactional id (or when it times out), and the batch is read again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from prometheus_client import Counter
+
+log = logging.getLogger(__name__)
+
+TRANSACTIONS_ABORTED = Counter(
+    "hitl_transactions_aborted_total",
+    "Batches aborted and re-read after a Kafka error, per service and stage.",
+    ["service", "stage"],
+)
+
+BatchHandler = Callable[[Sequence[Message]], None]
+
+
+def next_offsets(records: Sequence[Message]) -> list[TopicPartition]:
+    """The offsets to commit: one past the last record of each partition in the batch."""
+    last: dict[tuple[str, int], int] = {}
+    for msg in records:
+        key = (msg.topic() or "", msg.partition() or 0)
+        last[key] = max(last.get(key, -1), msg.offset() or 0)
+    return [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
+
+
+def rewind(consumer: Consumer, records: Sequence[Message]) -> None:
+    """Seek each partition back to the first record of an aborted batch."""
+    first: dict[tuple[str, int], int] = {}
+    for msg in records:
+        key = (msg.topic() or "", msg.partition() or 0)
+        first[key] = min(first.get(key, msg.offset() or 0), msg.offset() or 0)
+    for (t, p), offset in first.items():
+        consumer.seek(TopicPartition(t, p, offset))
+
+
+class TransactionalLoop:
+    """Consume batches from `topics`, hand each to `handle` inside a transaction, commit."""
+
+    def __init__(
+        self,
+        *,
+        consumer: Consumer,
+        producer: Producer,
+        topics: list[str],
+        handle: BatchHandler,
+        batch_size: int,
+        batch_timeout: float,
+        service: str,
+        stage: str,
+        on_commit: Callable[[], object] | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.topics = topics
+        self.handle = handle
+        self.batch_size = batch_size
+        self.batch_timeout = batch_timeout
+        self.service = service
+        self.stage = stage
+        self.on_commit = on_commit
+
+    def run(self, stop: threading.Event) -> None:
+        """Process until `stop` is set; the batch in hand is finished and committed first."""
+        self.producer.init_transactions(30)
+        self.consumer.subscribe(self.topics)
+        try:
+            while not stop.is_set():
+                msgs = self.consumer.consume(self.batch_size, self.batch_timeout)
+                records = [m for m in msgs if self._usable(m)]
+                if records:
+                    self._in_transaction(records)
+        finally:
+            self.consumer.close()
+
+    def _usable(self, msg: Message) -> bool:
+        err = msg.error()
+        if err is None:
+            return True
+        log.warning("consume error", extra={"fields": {"code": err.name(), "reason": err.str()}})
+        return False
+
+    def _in_transaction(self, records: Sequence[Message]) -> None:
+        self.producer.begin_transaction()
+        try:
+            self.handle(records)
+            self.producer.send_offsets_to_transaction(
+                next_offsets(records), self.consumer.consumer_group_metadata(), 30
+            )
+            self.producer.commit_transaction(60)
+            if self.on_commit is not None:
+                self.on_commit()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not error.txn_requires_abort():
+                raise  # fatal (fenced, or unrecoverable): exit and let the supervisor restart us
+            log.warning(
+                "transaction aborted; re-reading the batch",
+                extra={"fields": {"stage": self.stage, "reason": error.str()}},
+            )
+            TRANSACTIONS_ABORTED.labels(service=self.service, stage=self.stage).inc()
+            self.producer.abort_transaction(30)
+            rewind(self.consumer, records)

@@ -1,0 +1,35 @@
+"""Router-specific Prometheus metrics (shared ones live in hitl_runtime.metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ROUTED = Counter(
+    "hitl_router_routed_total",
+    "Drafts routed, by content type, route and reason.",
+    ["content_type", "route", "reason"],
+)
+UNKNOWN_CONTENT_TYPE = Counter(
+    "hitl_router_unknown_content_type_total", "Drafts of a content type not in the policy."
+)
+THRESHOLD = Gauge("hitl_router_threshold", "Serving auto-approve threshold.", ["content_type"])
+ESCAPE_ESTIMATE = Gauge(
+    "hitl_router_escape_rate_estimate",
+    "Estimated escape rate at the serving threshold.",
+    ["content_type"],
+)
+ESCAPE_UPPER_BOUND = Gauge(
+    "hitl_router_escape_rate_upper_bound",
+    "Certified upper bound on the escape rate.",
+    ["content_type"],
+)
+ESCAPE_TARGET = Gauge("hitl_router_escape_rate_target", "Target escape rate.", ["content_type"])
+AUDITS = Counter("hitl_router_audits_total", "Drafts sent to review as audits.", ["content_type"])
+DECISIONS_LEARNED = Counter(
+    "hitl_router_decisions_learned_total", "Decisions the router learned from.", ["content_type"]
+)
+ROUTING_SECONDS = Histogram(
+    "hitl_router_routing_seconds",
+    "Time to route one draft (decode, decide, send).",
+    buckets=(5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1),
+)

@@ -1,0 +1,244 @@
+"""The router (a real faust worker process) against a real broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from hitl_runtime.kafka import EventPublisher
+from hitl_runtime.serde import decode
+from hitl_runtime.settings import ServiceSettings
+from hitl_schemas import DeadLetter, RoutedDraft, Signal, ThresholdState, examples
+from testkit import read_to_end
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+CLEAN = [Signal(name=n, value=0.0) for n in ("pii", "toxicity", "grounding", "tone")]
+
+
+class RouterProcess:
+    def __init__(self, settings: ServiceSettings, data_dir: Path) -> None:
+        self.env = os.environ | {
+            "HITL_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "HITL_TOPIC_PREFIX": settings.topic_prefix,
+            "HITL_POLICY_FILE": str(ROOT / "policy" / "default.yaml"),
+            "HITL_INTERNAL_PARTITIONS": "1",
+            "HITL_RECERTIFY_EVERY": "10",
+            "HITL_DATA_DIR": str(data_dir),
+            "HITL_METRICS_PORT": "0",
+            "HITL_LOG_FORMAT": "text",
+        }
+        self.log = data_dir / "router.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 - our own module
+            [sys.executable, "-m", "router"],
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def router(settings: ServiceSettings, topics: str, tmp_path: Path) -> Iterator[RouterProcess]:
+    process = RouterProcess(settings, tmp_path)
+    process.start()
+    yield process
+    process.stop()
+
+
+def scored(
+    draft_id: str,
+    confidence: float,
+    content_type: str = "customer_email",
+    signals: list[Signal] | None = None,
+) -> Any:
+    return examples.scored_draft(
+        draft=examples.draft(draft_id=draft_id, content_type=content_type),
+        score=examples.score(confidence=confidence, signals=signals or CLEAN),
+    )
+
+
+def routed_records(
+    bootstrap: str, prefix: str, at_least: int, timeout: float = 90
+) -> list[RoutedDraft]:
+    out = []
+    for name in ("auto-approved", "needs-review"):
+        at_least_here = 0 if name == "auto-approved" else 0
+        out += [
+            decode(RoutedDraft, m.value())
+            for m in read_to_end(
+                bootstrap, f"{prefix}{name}", at_least=at_least_here, timeout=timeout
+            )
+        ]
+    return out
+
+
+def wait_routed(bootstrap: str, prefix: str, count: int, timeout: float = 120) -> list[RoutedDraft]:
+    from testkit import wait_for
+
+    result: list[RoutedDraft] = []
+
+    def enough() -> bool:
+        nonlocal result
+        result = routed_records(bootstrap, prefix, 0)
+        return len(result) >= count
+
+    wait_for(enough, timeout=timeout, interval=1.0, what=f"{count} routed drafts")
+    return result
+
+
+def test_scored_drafts_are_routed_once_with_reasons(
+    router: RouterProcess,
+    settings: ServiceSettings,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+) -> None:
+    publisher = EventPublisher(producer_factory(), settings)
+    cases = {
+        "low": scored("low", 0.40),
+        "high": scored("high", 0.999),
+        "pii": scored("pii", 0.999, signals=[Signal(name="pii", value=1.0), *CLEAN[1:]]),
+        "poem": scored("poem", 0.999, content_type="poem"),
+        "legal": scored("legal", 0.999, content_type="legal_clause"),
+    }
+    for key, event in cases.items():
+        publisher.publish("scored", key, event)
+    producer_factory().produce(f"{settings.topic_prefix}scored", key=b"junk", value=b"{oops")
+    publisher.flush()
+
+    routed = {r.draft.draft_id: r for r in wait_routed(kafka_bootstrap, settings.topic_prefix, 5)}
+    assert sorted(routed) == sorted(cases)
+    assert (routed["low"].route, routed["low"].reason.kind) == ("needs_review", "low_confidence")
+    assert routed["high"].reason.kind in ("above_threshold", "audit")
+    assert (routed["pii"].reason.kind, routed["pii"].reason.rule) == ("hard_rule", "pii_found")
+    assert routed["poem"].reason.kind == "unknown_content_type"
+    assert routed["legal"].reason.kind == "review_all"
+    assert all(r.threshold_version == 0 for r in routed.values())
+    [letter] = read_to_end(kafka_bootstrap, f"{settings.topic_prefix}scored.dlq", at_least=1)
+    assert decode(DeadLetter, letter.value()).error.kind == "invalid_json"
+
+
+def decision(i: int, confidence: float, verdict: str = "approve") -> Any:
+    snapshot = examples.routing_snapshot().model_copy(
+        update={
+            "confidence": confidence,
+            "reason": "low_confidence",
+            "audit": False,
+            "audit_q": 1.0,
+        }
+    )
+    draft = examples.draft(draft_id=f"dec-{i}")
+    return examples.decision(
+        decision_id=f"decision-{i}",
+        draft_id=f"dec-{i}",
+        draft=draft,
+        verdict=verdict,
+        final_text=draft.text if verdict == "approve" else None,
+        routing=snapshot,
+    )
+
+
+def test_decisions_certify_a_threshold_that_is_published_and_survives_kill_9(
+    router: RouterProcess,
+    settings: ServiceSettings,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+) -> None:
+    publisher = EventPublisher(producer_factory(), settings)
+    for i in range(200):
+        publisher.publish("decisions", f"dec-{i}", decision(i, 0.97))
+    publisher.flush()
+    thresholds_topic = f"{settings.topic_prefix}router-thresholds"
+
+    def states() -> list[ThresholdState]:
+        return [
+            decode(ThresholdState, m.value())
+            for m in read_to_end(kafka_bootstrap, thresholds_topic)
+        ]
+
+    from testkit import wait_for
+
+    wait_for(
+        lambda: any(s.mode == "certified" for s in states()),
+        timeout=120,
+        interval=1,
+        what="a certified threshold",
+    )
+    certified = [s for s in states() if s.mode == "certified"][-1]
+    assert certified.content_type == "customer_email"
+    assert certified.escape_upper_bound is not None and certified.escape_upper_bound <= 0.02
+    assert certified.evidence.items == pytest.approx(200, rel=0.02)
+
+    # Routing follows the new threshold.
+    publisher.publish("scored", "after", scored("after", 0.93))
+    publisher.flush()
+    routed = {r.draft.draft_id: r for r in wait_routed(kafka_bootstrap, settings.topic_prefix, 1)}
+    assert routed["after"].threshold < 0.93 or routed["after"].threshold_version > 0
+
+    # kill -9, restart: the learned state comes back from the changelog.
+    router.kill()
+    router.start()
+    for i in range(200, 210):
+        publisher.publish("decisions", f"dec-{i}", decision(i, 0.97))
+    publisher.flush()
+    wait_for(
+        lambda: states()[-1].evidence.items > 205,
+        timeout=120,
+        interval=1,
+        what="evidence to grow from the recovered state",
+    )
+
+
+def test_kill_9_mid_stream_no_draft_lost_or_duplicated(
+    router: RouterProcess,
+    settings: ServiceSettings,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+) -> None:
+    publisher = EventPublisher(producer_factory(), settings)
+    ids = [f"k-{i:05d}" for i in range(8000)]
+    for i, draft_id in enumerate(ids):
+        publisher.publish("scored", draft_id, scored(draft_id, 0.5 + (i % 50) / 100))
+    publisher.flush()
+    read_to_end(
+        kafka_bootstrap,
+        f"{settings.topic_prefix}needs-review",
+        at_least=100,
+        timeout=120,
+        until_end=False,
+    )
+    router.kill()
+    done_at_kill = len(routed_records(kafka_bootstrap, settings.topic_prefix, 0))
+    router.start()
+    routed = wait_routed(kafka_bootstrap, settings.topic_prefix, len(ids), timeout=240)
+    counts = Counter(r.draft.draft_id for r in routed)
+    assert done_at_kill < len(ids), "the kill came after the end: the test proves nothing"
+    assert sorted(counts) == ids
+    assert max(counts.values()) == 1, [k for k, v in counts.items() if v > 1][:5]
