@@ -36,6 +36,7 @@ class RouterProcess:
             "HITL_DATA_DIR": str(data_dir),
             "HITL_METRICS_PORT": "0",
             "HITL_LOG_FORMAT": "text",
+            "HITL_INSTANCE_ID": f"router-{settings.topic_prefix.rstrip('.')}",
         }
         self.log = data_dir / "router.log"
         self.proc: subprocess.Popen[bytes] | None = None

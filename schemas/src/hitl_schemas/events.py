@@ -283,6 +283,9 @@ class ThresholdState(Event):
     escape_estimate: Probability | None = None
     escape_upper_bound: Probability | None = None
     evidence: Evidence
+    audit_boost: bool = Field(
+        default=False, description="Audits are drawn at a raised rate (after a drift alarm)."
+    )
     reason: ShortText
     updated_at: AwareDatetime
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,9 +39,19 @@ class RouterSettings(ServiceSettings):
         min_length=1,
         description="the seed of hash-based audit sampling (a new seed draws a new sample)",
     )
+    instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="an id stable across restarts of one replica (default: hitl-router-<host>)",
+    )
+    batch_size: int = Field(default=500, ge=1, le=10_000, description="a number from 1 to 10000")
     data_dir: Path = Field(
         default=Path(".local/router"), description="a writable directory for the faust worker"
     )
+
+    @property
+    def effective_instance_id(self) -> str:
+        return self.instance_id or f"hitl-router-{socket.gethostname()}"
 
 
 def load(**overrides: Any) -> RouterSettings:

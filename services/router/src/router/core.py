@@ -304,6 +304,7 @@ def threshold_event(state: TypeState, ct: ContentTypePolicy, now: datetime) -> T
             audits=ledger.total("audits"),
             audit_errors=ledger.total("audit_errors"),
         ),
+        audit_boost=state.audit_boost_left > 0,
         reason=state.reason[:2000],
         updated_at=now,
     )
