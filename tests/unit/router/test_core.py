@@ -223,3 +223,16 @@ def test_a_jump_in_defects_trips_the_drift_detector(policy: Policy) -> None:
             )
         modes.add(s.mode)
     assert "drift_tightened" in modes or all(result.states[n].threshold > 0.97 for n in certified)
+
+
+def test_a_decision_replayed_after_a_crash_is_applied_once(policy: Policy) -> None:
+    from router.app import apply_decision
+
+    event = decision("reject", None, reason="low_confidence", audit=False, audit_q=1.0)
+    first, _ = apply_decision(None, event, 0, 41, policy, CONFIG, NOW)
+    assert first is not None
+    again, published = apply_decision(first, event, 0, 41, policy, CONFIG, NOW)
+    assert again is None and published == []
+    later, _ = apply_decision(first, event, 0, 42, policy, CONFIG, NOW)
+    assert later is not None
+    assert TypeState.from_dict(later["state"]).ledger.total("errors") == pytest.approx(2, rel=0.01)

@@ -127,6 +127,8 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
         web_enabled=False,
         datadir=str(settings.data_dir),
         consumer_auto_offset_reset="earliest",
+        # Static membership: a restarted replica takes its partitions back at once.
+        consumer_group_instance_id=f"{settings.effective_instance_id}-learn",
         producer_acks=-1,
     )
     source = source_of(settings.service_name)

@@ -71,7 +71,7 @@ def _transactional_producer(settings: RouterSettings, stage: str) -> Producer:
 def _stage_consumer(settings: RouterSettings, stage: str) -> Consumer:
     return make_consumer(
         settings,
-        group_id=f"{settings.app_id}-{stage}",
+        group_id=f"{settings.topic_prefix}{settings.app_id}-{stage}",
         **{
             "partition.assignment.strategy": "range",
             "group.instance.id": f"{settings.effective_instance_id}-{stage}",
