@@ -54,3 +54,4 @@ clean: ## stop the broker and remove local state (.local/)
 bench: ## benchmarks against the local broker; numbers to stdout and bench-results/*.json
 	deploy/local/kafka.sh start
 	$(UV) run --locked python -m bench.scorer_bench
+	$(UV) run --locked python -m bench.router_bench

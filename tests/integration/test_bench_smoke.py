@@ -30,3 +30,27 @@ def test_scorer_benchmark_runs_and_writes_its_numbers(kafka_bootstrap: str, tmp_
         "toxicity",
     }
     assert result["offline"]["mean_draft_bytes"] > 900
+
+
+def test_router_benchmark_runs_and_writes_its_numbers(kafka_bootstrap: str, tmp_path: Path) -> None:
+    from bench import router_bench
+
+    out = tmp_path / "router.json"
+    args = [
+        "--drafts",
+        "300",
+        "--latency-drafts",
+        "50",
+        "--latency-rate",
+        "100",
+        "--replay-records",
+        "2000",
+        "--json",
+        str(out),
+    ]
+    assert router_bench.main(args) == 0
+    result = json.loads(out.read_text())
+    assert result["throughput"]["drafts_per_second"] > 0
+    assert result["latency"]["received"] == 50
+    assert 0 < result["latency"]["p50_ms"] <= result["latency"]["p99_ms"]
+    assert result["replay"]["records"] == 2000

@@ -175,6 +175,9 @@ def test_decisions_certify_a_threshold_that_is_published_and_survives_kill_9(
     publisher = EventPublisher(producer_factory(), settings)
     for i in range(200):
         publisher.publish("decisions", f"dec-{i}", decision(i, 0.97))
+    producer_factory().produce(
+        f"{settings.topic_prefix}decisions", key=b"junk", value=b'{"schema_version": 9}'
+    )
     publisher.flush()
     thresholds_topic = f"{settings.topic_prefix}router-thresholds"
 
@@ -196,6 +199,8 @@ def test_decisions_certify_a_threshold_that_is_published_and_survives_kill_9(
     assert certified.content_type == "customer_email"
     assert certified.escape_upper_bound is not None and certified.escape_upper_bound <= 0.02
     assert certified.evidence.items == pytest.approx(200, rel=0.02)
+    [letter] = read_to_end(kafka_bootstrap, f"{settings.topic_prefix}decisions.dlq", at_least=1)
+    assert decode(DeadLetter, letter.value()).error.kind == "unknown_version"
 
     # Routing follows the new threshold.
     publisher.publish("scored", "after", scored("after", 0.93))
