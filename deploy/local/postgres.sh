@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# A private PostgreSQL server for tests and the demo, from Debian's postgresql package.
+#   deploy/local/postgres.sh start|stop|status|url
+# State in .local/postgres (owned by the postgres user); port HITL_POSTGRES_PORT (55432);
+# trust authentication on 127.0.0.1 only: a local test server, never a production one.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+data="$root/.local/postgres"
+port="${HITL_POSTGRES_PORT:-55432}"
+log() { echo "postgres.sh: $*" >&2; }
+
+bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [[ -n "$dir" ]] || { log "PostgreSQL is not installed: apt-get install postgresql"; exit 1; }
+  echo "$dir"
+}
+
+as_postgres() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+url() { echo "postgresql+asyncpg://hitl@127.0.0.1:$port/hitl"; }
+
+running() { as_postgres "$(bindir)/pg_ctl" -D "$data" status >/dev/null 2>&1; }
+
+start() {
+  local bin
+  bin=$(bindir)
+  if running; then log "already running on 127.0.0.1:$port"; return 0; fi
+  if [[ ! -f "$data/PG_VERSION" ]]; then
+    mkdir -p "$data"
+    [[ $(id -u) -eq 0 ]] && chown -R postgres:postgres "$data"
+    as_postgres "$bin/initdb" -D "$data" -U hitl --auth=trust -E UTF8 >/dev/null
+  fi
+  as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
+    -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" start >/dev/null
+  as_postgres "$bin/psql" -h 127.0.0.1 -p "$port" -U hitl -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname='hitl'" | grep -q 1 \
+    || as_postgres "$bin/createdb" -h 127.0.0.1 -p "$port" -U hitl hitl
+  log "ready: $(url)"
+}
+
+stop() {
+  if running; then as_postgres "$(bindir)/pg_ctl" -D "$data" -m fast -w stop >/dev/null; log "stopped"
+  else log "not running"; fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) if running; then echo "running on 127.0.0.1:$port"; else echo "not running"; exit 3; fi ;;
+  url) url ;;
+  *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
+esac

@@ -1,0 +1,122 @@
+"""Kafka edges of the review service: ingest `needs-review`, relay the outbox to `decisions`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hitl_runtime.cloudevents import ce_headers, source_of
+from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
+from hitl_runtime.txn import next_offsets
+from hitl_schemas import Decision, RoutedDraft, topic
+from review_api import service
+from review_api.config import ReviewApiSettings
+from review_api.db import Outbox
+from review_api.store import unsent_outbox
+
+log = logging.getLogger(__name__)
+
+
+async def ingest_forever(
+    sessions: async_sessionmaker[AsyncSession],
+    consumer: Consumer,
+    dead_letters: DeadLetterPublisher,
+    settings: ReviewApiSettings,
+    stop: asyncio.Event,
+) -> None:
+    """Store each routed draft once; commit offsets only after the database commit."""
+    consumer.subscribe([topic("needs-review", settings.topic_prefix)])
+    try:
+        while not stop.is_set():
+            msgs = await asyncio.to_thread(consumer.consume, 500, 0.5)
+            records = [m for m in msgs if m.error() is None]
+            if not records:
+                continue
+            await ingest_batch(sessions, records, dead_letters, settings)
+            await asyncio.to_thread(dead_letters.flush, 30)
+            consumer.commit(offsets=next_offsets(records), asynchronous=False)
+    finally:
+        await asyncio.to_thread(consumer.close)
+
+
+async def ingest_batch(
+    sessions: async_sessionmaker[AsyncSession],
+    records: list[Message],
+    dead_letters: DeadLetterPublisher,
+    settings: ReviewApiSettings,
+) -> int:
+    new = 0
+    now = datetime.now(UTC)
+    async with sessions() as session, session.begin():
+        for msg in records:
+            routed = decode_or_dead_letter(
+                msg, RoutedDraft, limits=settings.limits, dead_letters=dead_letters
+            )
+            if routed is not None:
+                new += await service.ingest(session, routed, msg.value() or b"", now)
+    return new
+
+
+async def relay_forever(
+    sessions: async_sessionmaker[AsyncSession],
+    producer: Producer,
+    settings: ReviewApiSettings,
+    stop: asyncio.Event,
+) -> None:
+    while not stop.is_set():
+        try:
+            sent = await relay_once(sessions, producer, settings)
+        except Exception:
+            log.exception("outbox relay pass failed; retrying")
+            sent = 0
+        if not sent:
+            try:
+                await asyncio.wait_for(stop.wait(), settings.relay_interval_ms / 1000)
+            except TimeoutError:
+                pass
+
+
+async def relay_once(
+    sessions: async_sessionmaker[AsyncSession], producer: Producer, settings: ReviewApiSettings
+) -> int:
+    """Publish unsent outbox rows; mark sent only those the broker acknowledged. A pass waits
+    for every delivery report, so a row is never in flight twice."""
+    async with sessions() as session:
+        rows = await unsent_outbox(session, 500)
+    if not rows:
+        return 0
+    delivered: list[int] = []
+
+    def report(row_id: int) -> Callable[[KafkaError | None, Message], None]:
+        def callback(err: KafkaError | None, _msg: Message) -> None:
+            if err is None:
+                delivered.append(row_id)
+            else:
+                log.warning("decision not delivered yet", extra={"fields": {"reason": err.str()}})
+
+        return callback
+
+    source = source_of(settings.service_name)
+    for row in rows:
+        event = Decision.model_validate_json(row.payload)
+        producer.produce(
+            row.topic,
+            key=row.key.encode(),
+            value=row.payload.encode(),
+            headers=ce_headers(event, source=source, subject=row.key, event_id=event.decision_id),
+            on_delivery=report(row.id),
+        )
+    while await asyncio.to_thread(producer.flush, 1.0):
+        pass
+    if delivered:
+        async with sessions() as session, session.begin():
+            await session.execute(
+                update(Outbox).where(Outbox.id.in_(delivered)).values(sent_at=datetime.now(UTC))
+            )
+    return len(delivered)

@@ -1,0 +1,108 @@
+"""Composition root of the review service: `create_app(settings, ...)` builds the FastAPI app.
+
+The lifespan creates the database engine, the Kafka clients and the two background loops
+(ingest of `needs-review`, relay of the outbox); tests inject their own clients or turn ingest off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from hitl_runtime.dlq import DeadLetterPublisher
+from hitl_runtime.kafka import EventPublisher, make_admin, make_consumer, make_producer
+from hitl_runtime.policy import Policy, load_policy
+from review_api import adapters
+from review_api.config import ReviewApiSettings
+from review_api.domain import Denied
+from review_api.routes import admin, health, items
+from review_api.store import create_schema, make_engine, sessions
+
+DESCRIPTION = """
+The human review service of HITL gate. Reviewers claim an item (a lease that expires), see the
+draft with its sources, score and flagged evidence, and approve, reject or edit it. Decisions are
+stored with an outbox row in one transaction and relayed to the `decisions` topic.
+
+Authenticate with an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+"""
+
+
+def create_app(
+    settings: ReviewApiSettings,
+    *,
+    policy: Policy | None = None,
+    producer: Producer | None = None,
+    consumer: Consumer | None = None,
+) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        await create_schema(engine)
+        app.state.sessions = sessions(engine)
+        app.state.kafka_admin = make_admin(settings)
+        # Fail a delivery within 30 s so a pass ends and the rows are retried on the next one.
+        short_timeout: dict[str, Any] = {"message.timeout.ms": 30_000}
+        relay_producer = producer or make_producer(settings, **short_timeout)
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(
+                adapters.relay_forever(app.state.sessions, relay_producer, settings, stop)
+            )
+        ]
+        if settings.ingest:
+            dlq = DeadLetterPublisher(
+                EventPublisher(make_producer(settings), settings),
+                service=settings.service_name,
+                topic_prefix=settings.topic_prefix,
+            )
+            tasks.append(
+                asyncio.create_task(
+                    adapters.ingest_forever(
+                        app.state.sessions,
+                        consumer or make_consumer(settings, group_id=settings.group_id),
+                        dlq,
+                        settings,
+                        stop,
+                    )
+                )
+            )
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Drain what was decided in the last moments; what cannot go now waits in the outbox.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    adapters.relay_once(app.state.sessions, relay_producer, settings), 15
+                )
+            await asyncio.to_thread(relay_producer.flush, 10)
+            await engine.dispose()
+
+    app = FastAPI(
+        title="HITL gate review-api", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.state.policy = policy or load_policy(settings.policy_file)
+    app.include_router(health.router)
+    app.include_router(items.router)
+    app.include_router(admin.router)
+
+    @app.exception_handler(Denied)
+    async def denied(_request: Request, exc: Denied) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    return app
+
+
+def asgi_app() -> Any:
+    """For `uvicorn --factory review_api.app:asgi_app`."""
+    from review_api.config import load
+
+    return create_app(load())

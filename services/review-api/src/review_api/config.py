@@ -1,0 +1,42 @@
+"""review-api settings: the shared ones plus what the review service alone needs (HITL_ prefix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from hitl_runtime.settings import ServiceSettings, load_settings
+
+
+class ReviewApiSettings(ServiceSettings):
+    service_name: str = Field(default="review-api", pattern=r"^[a-z][a-z0-9-]*$")
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="a port for a separate /metrics server; 0: serve /metrics from the API itself",
+    )
+    policy_file: Path = Field(
+        default=Path("policy/default.yaml"), description="the path of the policy YAML file"
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///.local/review-api.db",
+        pattern=r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://",
+        description="sqlite+aiosqlite:///path.db or postgresql+asyncpg://user:pass@host/db",
+    )
+    http_host: str = Field(default="127.0.0.1", description="the address to listen on")
+    http_port: int = Field(default=8080, ge=1, le=65535, description="a port from 1 to 65535")
+    lease_seconds: int = Field(
+        default=600, ge=10, le=86_400, description="seconds a claim holds an item (10-86400)"
+    )
+    group_id: str = Field(default="hitl-review-api", min_length=1, description="a consumer group")
+    ingest: bool = Field(default=True, description="true to consume needs-review, false not to")
+    relay_interval_ms: int = Field(
+        default=200, ge=10, le=60_000, description="milliseconds between outbox relay passes"
+    )
+
+
+def load(**overrides: Any) -> ReviewApiSettings:
+    return load_settings(ReviewApiSettings, **overrides)

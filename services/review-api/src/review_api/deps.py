@@ -1,0 +1,82 @@
+"""FastAPI dependencies: the database session, the caller, the settings and the policy."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hitl_runtime.policy import Policy
+from review_api.config import ReviewApiSettings
+from review_api.domain import Principal
+from review_api.store import principal_for_key
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_settings(request: Request) -> ReviewApiSettings:
+    settings: ReviewApiSettings = request.app.state.settings
+    return settings
+
+
+def get_policy(request: Request) -> Policy:
+    policy: Policy = request.app.state.policy
+    return policy
+
+
+Settings = Annotated[ReviewApiSettings, Depends(get_settings)]
+PolicyDep = Annotated[Policy, Depends(get_policy)]
+
+_UNAUTHENTICATED = HTTPException(
+    401,
+    "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+    headers={"WWW-Authenticate": "Bearer"},
+)
+
+
+async def get_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    token = x_api_key
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value:
+            raise _UNAUTHENTICATED
+        token = value.strip()
+    if not token:
+        raise _UNAUTHENTICATED
+    if token.count(".") == 2:
+        raise HTTPException(
+            401,
+            "JWT bearer tokens are not accepted by this deployment: use an API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    async with request.app.state.sessions() as session:
+        principal = await principal_for_key(session, token)
+    if principal is None:
+        raise HTTPException(
+            401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return principal
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+
+
+def require_admin(principal: Caller) -> Principal:
+    if principal.role != "admin":
+        raise HTTPException(403, f"admin role required; you are {principal.role}")
+    return principal
+
+
+Admin = Annotated[Principal, Depends(require_admin)]

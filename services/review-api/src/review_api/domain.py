@@ -1,0 +1,165 @@
+"""The review rules as plain functions: who may act on an item, and what a decision is.
+
+No SQL, no HTTP: the store and the routes call these and turn `Denied` into a status code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from hitl_runtime.policy import ContentTypePolicy, Policy
+from hitl_schemas import Decision, Escalation, RoutedDraft, RoutingSnapshot
+
+Role = Literal["reviewer", "lead", "admin"]
+Verdict = Literal["approve", "reject", "edit"]
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    reviewer_id: str
+    role: Role
+    tier: str
+    content_types: frozenset[str] | None  # None: every type
+
+
+class Denied(Exception):
+    """A request the rules refuse; `status` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    draft_id: str
+    content_type: str
+    tier: str
+    status: str
+    lease_holder: str | None
+    lease_expires_at: datetime | None
+
+
+def may_see(principal: Principal, *, tier: str, content_type: str, policy: Policy) -> bool:
+    """Leads and admins see everything; a reviewer sees their content types at or below their
+    tier (a senior can take a junior item, not the other way round)."""
+    if principal.role in ("lead", "admin"):
+        return True
+    if principal.content_types is not None and content_type not in principal.content_types:
+        return False
+    tiers = policy.tiers
+    if principal.tier not in tiers or tier not in tiers:
+        return False
+    return tiers.index(tier) <= tiers.index(principal.tier)
+
+
+def check_can_work(principal: Principal, item: ItemView, policy: Policy) -> None:
+    if not may_see(principal, tier=item.tier, content_type=item.content_type, policy=policy):
+        raise Denied(
+            403,
+            f"item {item.draft_id} is a {item.tier}-tier {item.content_type} item; you are "
+            f"{principal.tier} tier"
+            + (f" for {sorted(principal.content_types)}" if principal.content_types else ""),
+        )
+
+
+def lease_active(item: ItemView, now: datetime) -> bool:
+    return (
+        item.lease_holder is not None
+        and item.lease_expires_at is not None
+        and (item.lease_expires_at > now)
+    )
+
+
+def check_claimable(principal: Principal, item: ItemView, policy: Policy, now: datetime) -> None:
+    check_can_work(principal, item, policy)
+    if item.status == "decided":
+        raise Denied(409, f"item {item.draft_id} is already decided")
+    if lease_active(item, now) and item.lease_holder != principal.reviewer_id:
+        raise Denied(409, f"item {item.draft_id} is claimed by another reviewer")
+
+
+def check_lease_holder(principal: Principal, item: ItemView, now: datetime) -> None:
+    if item.status == "decided":
+        raise Denied(409, f"item {item.draft_id} is already decided")
+    if item.lease_holder != principal.reviewer_id:
+        raise Denied(403, f"you do not hold the lease on item {item.draft_id}; claim it first")
+    if not lease_active(item, now):
+        raise Denied(409, f"your lease on item {item.draft_id} expired; claim it again")
+
+
+def check_verdict(
+    verdict: Verdict, final_text: str | None, reason_codes: list[str], ct: ContentTypePolicy | None
+) -> None:
+    if verdict == "edit" and not (final_text and final_text.strip()):
+        raise Denied(422, "final_text: an edit needs the edited text")
+    if verdict != "edit" and final_text is not None:
+        raise Denied(422, "final_text: only an edit carries a final text")
+    if verdict in ("reject", "edit") and not reason_codes:
+        raise Denied(422, "reason_codes: a reject or an edit needs at least one reason code")
+    allowed = set(ct.reason_codes) if ct is not None else None
+    unknown = [c for c in reason_codes if allowed is not None and c not in allowed]
+    if unknown:
+        raise Denied(
+            422, f"reason_codes: {unknown} not in this content type's list {sorted(allowed or [])}"
+        )
+
+
+def escalation_target(tier: str, policy: Policy) -> str:
+    nxt = policy.next_tier(tier)
+    if nxt is None:
+        raise Denied(409, f"tier {tier} is the last tier; there is no one to escalate to")
+    return nxt
+
+
+def lease_until(now: datetime, seconds: int) -> datetime:
+    return now + timedelta(seconds=seconds)
+
+
+def build_decision(
+    routed: RoutedDraft,
+    *,
+    verdict: Verdict,
+    final_text: str | None,
+    reason_codes: list[str],
+    note: str,
+    reviewer_ids: list[str],
+    reviewer_tier: str,
+    escalations: list[Escalation],
+    now: datetime,
+    fallback_applied: bool = False,
+) -> Decision:
+    draft = routed.draft
+    text = final_text if verdict == "edit" else (draft.text if verdict == "approve" else None)
+    return Decision(
+        decision_id=f"dec-{uuid.uuid4().hex}",
+        draft_id=draft.draft_id,
+        tenant=draft.tenant,
+        content_type=draft.content_type,
+        verdict=verdict,
+        final_text=text,
+        reason_codes=reason_codes,
+        note=note,
+        reviewer_ids=reviewer_ids,
+        reviewer_tier=reviewer_tier,
+        reviewers=len(reviewer_ids),
+        escalations=escalations,
+        fallback_applied=fallback_applied,
+        draft=draft,
+        score=routed.score,
+        routing=RoutingSnapshot(
+            confidence=routed.score.confidence,
+            threshold=routed.threshold,
+            threshold_version=routed.threshold_version,
+            reason=routed.reason.kind,
+            audit=routed.audit,
+            audit_q=routed.audit_q,
+            model_version=routed.score.model_version,
+        ),
+        decided_at=now,
+    )

@@ -1,0 +1,149 @@
+"""The review queue: list, claim, release, decide, escalate."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from review_api import service
+from review_api.deps import Caller, PolicyDep, Session, Settings
+from review_api.domain import check_can_work
+from review_api.models import (
+    DecideBody,
+    DecisionOut,
+    EscalateBody,
+    ItemDetail,
+    ItemSummary,
+    QueuePage,
+)
+
+router = APIRouter(prefix="/v1/items", tags=["items"])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@router.get("", response_model=QueuePage, summary="The queue you can work, most urgent first")
+async def list_items(
+    session: Session,
+    caller: Caller,
+    policy: PolicyDep,
+    tier: str | None = None,
+    content_type: str | None = None,
+    overdue: bool | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> QueuePage:
+    items, next_cursor = await service.list_queue(
+        session,
+        principal=caller,
+        policy=policy,
+        now=_now(),
+        tier=tier,
+        content_type=content_type,
+        overdue=overdue,
+        cursor=cursor,
+        limit=limit,
+    )
+    return QueuePage(items=items, next_cursor=next_cursor)
+
+
+@router.post(
+    "/claim-next",
+    response_model=ItemDetail,
+    responses={204: {"description": "Queue is empty"}},
+    summary="Claim the most urgent item you may work (a lease that expires)",
+)
+async def claim_next(
+    session: Session, caller: Caller, policy: PolicyDep, settings: Settings, response: Response
+) -> ItemDetail | Response:
+    now = _now()
+    item = await service.claim_next(
+        session, principal=caller, policy=policy, now=now, lease_seconds=settings.lease_seconds
+    )
+    if item is None:
+        return Response(status_code=204)
+    return service.detail(item, policy, now)
+
+
+@router.get("/{draft_id}", response_model=ItemDetail, summary="One item with its evidence")
+async def get_item(
+    draft_id: str, session: Session, caller: Caller, policy: PolicyDep
+) -> ItemDetail:
+    item = await service.get_item(session, draft_id)
+    check_can_work(caller, service._view(item), policy)
+    return service.detail(item, policy, _now())
+
+
+@router.post("/{draft_id}/claim", response_model=ItemDetail, summary="Claim this item")
+async def claim(
+    draft_id: str, session: Session, caller: Caller, policy: PolicyDep, settings: Settings
+) -> ItemDetail:
+    now = _now()
+    item = await service.claim_item(
+        session,
+        principal=caller,
+        policy=policy,
+        draft_id=draft_id,
+        now=now,
+        lease_seconds=settings.lease_seconds,
+    )
+    return service.detail(item, policy, now)
+
+
+@router.post("/{draft_id}/release", status_code=204, summary="Give the item back to the queue")
+async def release(draft_id: str, session: Session, caller: Caller) -> Response:
+    await service.release(session, principal=caller, draft_id=draft_id, now=_now())
+    return Response(status_code=204)
+
+
+@router.post("/{draft_id}/decision", response_model=DecisionOut, summary="Approve, reject or edit")
+async def decide(
+    draft_id: str,
+    body: DecideBody,
+    session: Session,
+    caller: Caller,
+    policy: PolicyDep,
+    settings: Settings,
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> DecisionOut:
+    decision_id, _ = await service.decide(
+        session,
+        principal=caller,
+        policy=policy,
+        draft_id=draft_id,
+        verdict=body.verdict,
+        final_text=body.final_text,
+        reason_codes=body.reason_codes,
+        note=body.note,
+        idempotency_key=idempotency_key,
+        now=_now(),
+        topic_prefix=settings.topic_prefix,
+    )
+    return DecisionOut(
+        draft_id=draft_id, decision_id=decision_id, verdict=body.verdict, status="decided"
+    )
+
+
+@router.post(
+    "/{draft_id}/escalate",
+    response_model=ItemSummary,
+    summary="Unsure, or a policy question: send it to the next tier",
+)
+async def escalate(
+    draft_id: str, body: EscalateBody, session: Session, caller: Caller, policy: PolicyDep
+) -> ItemSummary:
+    now = _now()
+    item = await service.escalate(
+        session,
+        principal=caller,
+        policy=policy,
+        draft_id=draft_id,
+        reason=body.reason,
+        note=body.note,
+        now=now,
+    )
+    return service.summary(item, now)

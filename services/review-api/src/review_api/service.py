@@ -1,0 +1,349 @@
+"""The review use cases. Each runs in one database transaction; the rules live in `domain`."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hitl_runtime.policy import Policy
+from hitl_schemas import Escalation, RoutedDraft, topic
+from review_api import domain
+from review_api.db import Item, Review
+from review_api.domain import Denied, ItemView, Principal, Verdict
+from review_api.models import ItemDetail, ItemSummary
+from review_api.store import (
+    add_outbox,
+    append_audit,
+    claim_candidates,
+    insert_item_if_absent,
+    priority_rank,
+    take_lease,
+)
+
+
+def _view(item: Item) -> ItemView:
+    return ItemView(
+        item.draft_id,
+        item.content_type,
+        item.tier,
+        item.status,
+        item.lease_holder,
+        _aware(item.lease_expires_at),
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; everything we store is UTC.
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def summary(item: Item, now: datetime) -> ItemSummary:
+    routed = RoutedDraft.model_validate_json(item.routed)
+    due = _aware(item.due_at) or now
+    return ItemSummary(
+        draft_id=item.draft_id,
+        content_type=item.content_type,
+        tenant=item.tenant,
+        tier=item.tier,
+        priority=item.priority,
+        status=item.status,
+        due_at=due,
+        overdue=item.status != "decided" and due < now,
+        confidence=routed.score.confidence,
+        reason=routed.reason.kind,
+        lease_holder=item.lease_holder,
+        lease_expires_at=_aware(item.lease_expires_at),
+    )
+
+
+def suggested_action(routed: RoutedDraft) -> Literal["approve", "edit", "reject"]:
+    flagged = {s.name for s in routed.score.signals if s.value >= 0.5 and not s.failed}
+    if "toxicity" in flagged:
+        return "reject"
+    if flagged & {"grounding", "pii", "commitments", "form", "tone"}:
+        return "edit"
+    return "approve"
+
+
+def detail(item: Item, policy: Policy, now: datetime) -> ItemDetail:
+    routed = RoutedDraft.model_validate_json(item.routed)
+    ct = policy.for_type(item.content_type)
+    return ItemDetail(
+        **summary(item, now).model_dump(),
+        routed=routed,
+        checklist=list(ct.checklist) if ct else [],
+        reason_codes=list(ct.reason_codes) if ct else ["other"],
+        suggested_action=suggested_action(routed),
+        escalations=item.escalations or [],
+    )
+
+
+async def ingest(session: AsyncSession, routed: RoutedDraft, raw: bytes, now: datetime) -> bool:
+    draft = routed.draft
+    return await insert_item_if_absent(
+        session,
+        {
+            "draft_id": draft.draft_id,
+            "tenant": draft.tenant,
+            "content_type": draft.content_type,
+            "tier": routed.tier,
+            "priority": routed.priority,
+            "priority_rank": priority_rank(routed.priority),
+            "status": "queued",
+            "due_at": routed.due_at,
+            "received_at": now,
+            "routed": raw.decode(),
+            "escalations": [],
+            "version": 0,
+        },
+    )
+
+
+async def get_item(session: AsyncSession, draft_id: str) -> Item:
+    item = await session.get(Item, draft_id)
+    if item is None:
+        raise Denied(404, f"no item {draft_id}")
+    return item
+
+
+def _tiers_for(principal: Principal, policy: Policy) -> list[str]:
+    if principal.role in ("lead", "admin"):
+        return list(policy.tiers)
+    if principal.tier not in policy.tiers:
+        return []
+    return list(policy.tiers[: policy.tiers.index(principal.tier) + 1])
+
+
+async def list_queue(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    policy: Policy,
+    now: datetime,
+    tier: str | None,
+    content_type: str | None,
+    overdue: bool | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ItemSummary], str | None]:
+    query = select(Item).where(
+        Item.status == "queued", Item.tier.in_(_tiers_for(principal, policy))
+    )
+    if principal.content_types is not None and principal.role == "reviewer":
+        query = query.where(Item.content_type.in_(principal.content_types))
+    if tier:
+        query = query.where(Item.tier == tier)
+    if content_type:
+        query = query.where(Item.content_type == content_type)
+    if overdue is not None:
+        query = query.where(Item.due_at < now if overdue else Item.due_at >= now)
+    if cursor:
+        rank, due, draft_id = _decode_cursor(cursor)
+        query = query.where(
+            (Item.priority_rank > rank)
+            | ((Item.priority_rank == rank) & (Item.due_at > due))
+            | ((Item.priority_rank == rank) & (Item.due_at == due) & (Item.draft_id > draft_id))
+        )
+    query = query.order_by(Item.priority_rank, Item.due_at, Item.draft_id).limit(limit + 1)
+    rows = list((await session.execute(query)).scalars())
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = _encode_cursor(page[-1]) if more and page else None
+    return [summary(i, now) for i in page], next_cursor
+
+
+def _encode_cursor(item: Item) -> str:
+    due = _aware(item.due_at)
+    raw = f"{item.priority_rank}|{due.isoformat() if due else ''}|{item.draft_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[int, datetime, str]:
+    try:
+        rank, due, draft_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 2)
+        return int(rank), datetime.fromisoformat(due), draft_id
+    except (ValueError, UnicodeDecodeError):
+        raise Denied(422, "cursor: not a cursor this API returned; start without one") from None
+
+
+async def claim_next(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    policy: Policy,
+    now: datetime,
+    lease_seconds: int,
+) -> Item | None:
+    types = (
+        sorted(principal.content_types)
+        if principal.content_types and principal.role == "reviewer"
+        else None
+    )
+    for _ in range(5):  # lost races retry with fresh candidates
+        candidates = await claim_candidates(
+            session, tiers=_tiers_for(principal, policy), content_types=types, now=now, limit=5
+        )
+        if not candidates:
+            return None
+        for item in candidates:
+            until = domain.lease_until(now, lease_seconds)
+            if await take_lease(session, item, holder=principal.reviewer_id, until=until, now=now):
+                await append_audit(
+                    session,
+                    actor=principal.reviewer_id,
+                    action="claim",
+                    now=now,
+                    draft_id=item.draft_id,
+                    detail={"next": True},
+                )
+                await session.refresh(item)
+                return item
+    return None
+
+
+async def claim_item(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    policy: Policy,
+    draft_id: str,
+    now: datetime,
+    lease_seconds: int,
+) -> Item:
+    item = await get_item(session, draft_id)
+    domain.check_claimable(principal, _view(item), policy, now)
+    until = domain.lease_until(now, lease_seconds)
+    if not await take_lease(session, item, holder=principal.reviewer_id, until=until, now=now):
+        raise Denied(409, f"item {draft_id} was claimed by someone else a moment ago")
+    await append_audit(
+        session, actor=principal.reviewer_id, action="claim", now=now, draft_id=draft_id
+    )
+    await session.refresh(item)
+    return item
+
+
+async def release(
+    session: AsyncSession, *, principal: Principal, draft_id: str, now: datetime
+) -> None:
+    item = await get_item(session, draft_id)
+    domain.check_lease_holder(principal, _view(item), now)
+    item.lease_holder, item.lease_expires_at, item.version = None, None, item.version + 1
+    await append_audit(
+        session, actor=principal.reviewer_id, action="release", now=now, draft_id=draft_id
+    )
+
+
+async def escalate(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    policy: Policy,
+    draft_id: str,
+    reason: str,
+    note: str,
+    now: datetime,
+) -> Item:
+    item = await get_item(session, draft_id)
+    domain.check_lease_holder(principal, _view(item), now)
+    target = domain.escalation_target(item.tier, policy)
+    step = Escalation(from_tier=item.tier, to_tier=target, reason=reason, at=now)
+    item.escalations = [*(item.escalations or []), step.model_dump(mode="json")]
+    item.tier, item.lease_holder, item.lease_expires_at = target, None, None
+    item.version += 1
+    await append_audit(
+        session,
+        actor=principal.reviewer_id,
+        action="escalate",
+        now=now,
+        draft_id=draft_id,
+        detail={"to": target, "reason": reason, "note": note},
+    )
+    return item
+
+
+async def decide(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    policy: Policy,
+    draft_id: str,
+    verdict: Verdict,
+    final_text: str | None,
+    reason_codes: list[str],
+    note: str,
+    idempotency_key: str | None,
+    now: datetime,
+    topic_prefix: str,
+) -> tuple[str, bool]:
+    """Record the verdict, the decision event in the outbox, and the audit entry, together.
+    Returns (decision id, replayed): a retry with the same idempotency key returns the first."""
+    if idempotency_key:
+        earlier = (
+            await session.execute(
+                select(Review).where(
+                    Review.reviewer_id == principal.reviewer_id,
+                    Review.idempotency_key == idempotency_key,
+                )
+            )
+        ).scalar_one_or_none()
+        if earlier is not None:
+            if earlier.draft_id != draft_id:
+                raise Denied(409, "Idempotency-Key was already used for another item")
+            return earlier.decision_id, True
+    item = await get_item(session, draft_id)
+    domain.check_lease_holder(principal, _view(item), now)
+    domain.check_verdict(verdict, final_text, reason_codes, policy.for_type(item.content_type))
+    routed = RoutedDraft.model_validate_json(item.routed)
+    escalations = [Escalation.model_validate(e) for e in (item.escalations or [])]
+    decision = domain.build_decision(
+        routed,
+        verdict=verdict,
+        final_text=final_text,
+        reason_codes=reason_codes,
+        note=note,
+        reviewer_ids=[principal.reviewer_id],
+        reviewer_tier=item.tier,
+        escalations=escalations,
+        now=now,
+    )
+    session.add(
+        Review(
+            draft_id=draft_id,
+            reviewer_id=principal.reviewer_id,
+            verdict=verdict,
+            final_text=final_text,
+            reason_codes=reason_codes,
+            note=note,
+            idempotency_key=idempotency_key,
+            decision_id=decision.decision_id,
+            created_at=now,
+        )
+    )
+    item.status, item.decided_at = "decided", now
+    item.lease_holder, item.lease_expires_at, item.version = None, None, item.version + 1
+    await add_outbox(
+        session,
+        topic=topic("decisions", topic_prefix),
+        key=draft_id,
+        payload=decision.model_dump_json(),
+        now=now,
+    )
+    detail: dict[str, Any] = {
+        "verdict": verdict,
+        "reason_codes": reason_codes,
+        "decision_id": decision.decision_id,
+    }
+    await append_audit(
+        session,
+        actor=principal.reviewer_id,
+        action="decide",
+        now=now,
+        draft_id=draft_id,
+        detail=detail,
+    )
+    return decision.decision_id, False

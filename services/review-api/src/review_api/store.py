@@ -1,0 +1,136 @@
+"""Database plumbing: engine, schema, and the few queries that need dialect care."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from review_api.db import ApiKey, AuditEntry, Base, Item, Outbox, Reviewer
+from review_api.domain import PRIORITY_RANK, Principal
+
+API_KEY_PREFIX = "hitl_"
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        # One writer at a time; wait for the lock rather than fail under concurrent reviewers.
+        return create_async_engine(url, connect_args={"timeout": 30})
+    return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+
+
+async def insert_item_if_absent(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Idempotent ingest: the same draft_id twice is one item. True when it was new."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Item).values(**values).on_conflict_do_nothing(index_elements=["draft_id"])
+    result = await session.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def claim_candidates(
+    session: AsyncSession,
+    *,
+    tiers: list[str],
+    content_types: list[str] | None,
+    now: datetime,
+    limit: int,
+) -> list[Item]:
+    """Unclaimed (or lease-expired) undecided items, most urgent first."""
+    query = (
+        select(Item)
+        .where(Item.status == "queued", Item.tier.in_(tiers))
+        .where((Item.lease_expires_at.is_(None)) | (Item.lease_expires_at <= now))
+        .order_by(Item.priority_rank, Item.due_at, Item.draft_id)
+        .limit(limit)
+    )
+    if content_types is not None:
+        query = query.where(Item.content_type.in_(content_types))
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list((await session.execute(query)).scalars())
+
+
+async def take_lease(
+    session: AsyncSession, item: Item, *, holder: str, until: datetime, now: datetime
+) -> bool:
+    """Compare-and-set on the item's version: two reviewers can never both win."""
+    result = await session.execute(
+        update(Item)
+        .where(Item.draft_id == item.draft_id, Item.version == item.version)
+        .values(lease_holder=holder, lease_expires_at=until, version=item.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def append_audit(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    draft_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEntry(at=now, actor=actor, action=action, draft_id=draft_id, detail=detail or {})
+    )
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    # 256 random bits: a fast hash is enough to store it, unlike a password.
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def principal_for_key(session: AsyncSession, key: str) -> Principal | None:
+    row = (
+        await session.execute(
+            select(Reviewer)
+            .join(ApiKey, ApiKey.reviewer_id == Reviewer.id)
+            .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+            .where(Reviewer.active.is_(True))
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    types = frozenset(row.content_types) if row.content_types is not None else None
+    return Principal(row.id, row.role, row.tier, types)  # type: ignore[arg-type]
+
+
+async def add_outbox(
+    session: AsyncSession, *, topic: str, key: str, payload: str, now: datetime
+) -> None:
+    session.add(Outbox(topic=topic, key=key, payload=payload, created_at=now))
+
+
+async def unsent_outbox(session: AsyncSession, limit: int) -> list[Outbox]:
+    query = select(Outbox).where(Outbox.sent_at.is_(None)).order_by(Outbox.id).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+def priority_rank(priority: str) -> int:
+    return PRIORITY_RANK.get(priority, 2)

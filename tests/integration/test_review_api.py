@@ -1,0 +1,386 @@
+"""review-api against a real broker and a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Producer
+from review_support import fresh_postgres_database, postgres_base_url
+
+from hitl_runtime.cloudevents import read_headers
+from hitl_runtime.kafka import EventPublisher, make_producer
+from hitl_runtime.policy import load_policy
+from hitl_runtime.serde import decode
+from hitl_runtime.settings import ServiceSettings
+from hitl_schemas import DeadLetter, Decision, RouteReason, examples
+from review_api import adapters, service
+from review_api.app import create_app
+from review_api.config import ReviewApiSettings
+from review_api.domain import Denied, Principal
+from review_api.store import create_schema, make_engine, sessions
+from testkit import read_to_end
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = load_policy(ROOT / "policy" / "default.yaml")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return postgres_base_url()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/review.db"
+    return fresh_postgres_database(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def review_settings(
+    settings_factory: Callable[..., Any], topics: str, database_url: str
+) -> ReviewApiSettings:
+    settings: ReviewApiSettings = settings_factory(
+        ReviewApiSettings,
+        service_name="review-api",
+        database_url=database_url,
+        policy_file=ROOT / "policy" / "default.yaml",
+        group_id=f"review-{topics}",
+        relay_interval_ms=50,
+    )
+    return settings
+
+
+def routed(
+    draft_id: str,
+    *,
+    content_type: str = "customer_email",
+    tier: str = "junior",
+    priority: str = "normal",
+    due_in: float = 3600,
+) -> Any:
+    now = datetime.now(UTC)
+    return examples.routed_draft(
+        draft=examples.draft(draft_id=draft_id, content_type=content_type),
+        reason=RouteReason(kind="low_confidence"),
+        audit=False,
+        audit_q=1.0,
+        tier=tier,
+        priority=priority,
+        routed_at=now,
+        due_at=now + timedelta(seconds=due_in),
+    )
+
+
+@asynccontextmanager
+async def running(settings: ReviewApiSettings, **kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, **kwargs)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://review") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+async def add_reviewer(
+    client: httpx.AsyncClient,
+    rid: str,
+    role: str = "reviewer",
+    tier: str = "junior",
+    types: list[str] | None = None,
+) -> dict[str, str]:
+    from review_api.db import ApiKey, Reviewer
+    from review_api.store import hash_key, new_api_key
+
+    key = new_api_key()
+    async with client.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        s.add(Reviewer(id=rid, display_name=rid, role=role, tier=tier, content_types=types))
+        await s.flush()
+        s.add(ApiKey(key_hash=hash_key(key), reviewer_id=rid, created_at=datetime.now(UTC)))
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def seed(client: httpx.AsyncClient, events: list[Any]) -> None:
+    async with client.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        for event in events:
+            await service.ingest(s, event, event.model_dump_json().encode(), datetime.now(UTC))
+
+
+def test_ingest_is_idempotent_and_bad_records_go_to_the_dlq(
+    review_settings: ReviewApiSettings,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+) -> None:
+    publisher = EventPublisher(producer_factory(), review_settings)
+    for draft_id in ("a", "a", "b"):
+        publisher.publish("needs-review", draft_id, routed(draft_id))
+    producer_factory().produce(
+        f"{review_settings.topic_prefix}needs-review", key=b"x", value=b"nope"
+    )
+    publisher.flush()
+
+    async def scenario() -> list[str]:
+        async with running(review_settings) as client:
+            headers = await add_reviewer(client, "rv-lead", role="lead", tier="senior")
+
+            async def queue() -> list[str]:
+                page = (await client.get("/v1/items", headers=headers)).json()
+                return [i["draft_id"] for i in page["items"]]
+
+            deadline = asyncio.get_running_loop().time() + 60
+            while len(await queue()) < 2 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.2)
+            return await queue()
+
+    assert sorted(asyncio.run(scenario())) == ["a", "b"]
+    [letter] = read_to_end(
+        kafka_bootstrap, f"{review_settings.topic_prefix}needs-review.dlq", at_least=1
+    )
+    assert decode(DeadLetter, letter.value()).error.kind == "invalid_json"
+
+
+def test_claim_and_decide_publishes_one_decision_with_an_audit_trail(
+    review_settings: ReviewApiSettings,
+    kafka_bootstrap: str,
+) -> None:
+    settings = review_settings.model_copy(update={"ingest": False})
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async with running(settings) as client:
+            await seed(client, [routed("d-1")])
+            alice = await add_reviewer(client, "rv-alice")
+            admin = await add_reviewer(client, "rv-admin", role="admin", tier="senior")
+            claimed = await client.post("/v1/items/claim-next", headers=alice)
+            assert claimed.status_code == 200, claimed.text
+            item = claimed.json()
+            assert item["draft_id"] == "d-1" and item["checklist"] and item["suggested_action"]
+            body = {
+                "verdict": "edit",
+                "final_text": "Hi Dana, it shipped.",
+                "reason_codes": ["wrong_date"],
+            }
+            first = await client.post(
+                "/v1/items/d-1/decision", json=body, headers=alice | {"Idempotency-Key": "k1"}
+            )
+            again = await client.post(
+                "/v1/items/d-1/decision", json=body, headers=alice | {"Idempotency-Key": "k1"}
+            )
+            assert first.status_code == again.status_code == 200, first.text
+            assert first.json()["decision_id"] == again.json()["decision_id"]
+            trail = (await client.get("/v1/admin/audit?draft_id=d-1", headers=admin)).json()
+            return first.json(), trail
+
+    result, trail = asyncio.run(scenario())
+    [msg] = read_to_end(kafka_bootstrap, f"{settings.topic_prefix}decisions", at_least=1)
+    decision = decode(Decision, msg.value())
+    assert decision.decision_id == result["decision_id"]
+    assert (decision.verdict, decision.final_text, decision.reviewer_ids) == (
+        "edit",
+        "Hi Dana, it shipped.",
+        ["rv-alice"],
+    )
+    assert decision.routing.reason == "low_confidence"
+    assert read_headers(msg.headers())["ce_id"] == decision.decision_id
+    assert [t["action"] for t in trail] == ["decide", "claim"]
+
+
+def test_fifty_concurrent_reviewers_get_each_item_exactly_once(
+    review_settings: ReviewApiSettings,
+) -> None:
+    settings = review_settings.model_copy(update={"ingest": False})
+
+    async def scenario() -> list[str]:
+        async with running(settings) as client:
+            await seed(client, [routed(f"c-{i:04d}") for i in range(1000)])
+            reviewers = [await add_reviewer(client, f"rv-{n}") for n in range(50)]
+
+            async def work(headers: dict[str, str]) -> list[str]:
+                got = []
+                while True:
+                    response = await client.post("/v1/items/claim-next", headers=headers)
+                    if response.status_code == 204:
+                        return got
+                    assert response.status_code == 200, response.text
+                    got.append(response.json()["draft_id"])
+
+            results = await asyncio.gather(*(work(h) for h in reviewers))
+            return [d for r in results for d in r]
+
+    claimed = asyncio.run(scenario())
+    assert len(claimed) == 1000
+    assert len(set(claimed)) == 1000
+
+
+def test_error_cases_get_the_right_status_and_a_reason(review_settings: ReviewApiSettings) -> None:
+    settings = review_settings.model_copy(update={"ingest": False})
+
+    async def scenario() -> None:
+        async with running(settings) as client:
+            await seed(
+                client,
+                [
+                    routed("e-1"),
+                    routed("e-senior", tier="senior"),
+                    routed("e-legal", content_type="legal_clause"),
+                ],
+            )
+            alice = await add_reviewer(client, "rv-alice")
+            bob = await add_reviewer(client, "rv-bob", types=["customer_email"])
+            assert (await client.get("/v1/items")).status_code == 401
+            assert (
+                await client.get("/v1/items", headers={"Authorization": "Bearer nope"})
+            ).status_code == 401
+            assert (await client.get("/v1/items/none", headers=alice)).status_code == 404
+            senior = await client.post("/v1/items/e-senior/claim", headers=alice)
+            assert senior.status_code == 403 and "senior" in senior.json()["detail"]
+            legal = await client.post("/v1/items/e-legal/claim", headers=bob)
+            assert legal.status_code == 403
+            assert (await client.post("/v1/items/e-1/claim", headers=alice)).status_code == 200
+            taken = await client.post("/v1/items/e-1/claim", headers=bob)
+            assert taken.status_code == 409
+            not_yours = await client.post(
+                "/v1/items/e-1/decision", json={"verdict": "approve"}, headers=bob
+            )
+            assert not_yours.status_code == 403 and "lease" in not_yours.json()["detail"]
+            no_text = await client.post(
+                "/v1/items/e-1/decision",
+                json={"verdict": "edit", "reason_codes": ["other"]},
+                headers=alice,
+            )
+            assert no_text.status_code == 422 and "final_text" in no_text.json()["detail"]
+            bad_code = await client.post(
+                "/v1/items/e-1/decision",
+                json={"verdict": "reject", "reason_codes": ["vibes"]},
+                headers=alice,
+            )
+            assert bad_code.status_code == 422 and "vibes" in bad_code.json()["detail"]
+            bad_body = await client.post(
+                "/v1/items/e-1/decision", json={"verdict": "maybe"}, headers=alice
+            )
+            assert bad_body.status_code == 422 and "verdict" in json.dumps(bad_body.json())
+            assert (
+                await client.post(
+                    "/v1/items/e-1/decision", json={"verdict": "approve"}, headers=alice
+                )
+            ).status_code == 200
+            again = await client.post(
+                "/v1/items/e-1/decision", json={"verdict": "approve"}, headers=alice
+            )
+            assert again.status_code == 409
+            admin_only = await client.get("/v1/admin/audit", headers=alice)
+            assert admin_only.status_code == 403
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/readyz")).json()["database"] == "ok"
+
+    asyncio.run(scenario())
+
+
+def test_a_lease_expires_and_the_item_returns_to_the_queue(
+    review_settings: ReviewApiSettings,
+) -> None:
+    async def scenario() -> None:
+        engine = make_engine(review_settings.database_url)
+        await create_schema(engine)
+        make = sessions(engine)
+        alice = Principal("rv-a", "reviewer", "junior", None)
+        bob = Principal("rv-b", "reviewer", "junior", None)
+        t0 = datetime.now(UTC)
+        async with make() as s, s.begin():
+            await service.ingest(s, routed("l-1"), routed("l-1").model_dump_json().encode(), t0)
+        async with make() as s, s.begin():
+            assert (
+                await service.claim_next(
+                    s, principal=alice, policy=POLICY, now=t0, lease_seconds=60
+                )
+            ) is not None
+        async with make() as s, s.begin():
+            assert (
+                await service.claim_next(
+                    s,
+                    principal=bob,
+                    policy=POLICY,
+                    now=t0 + timedelta(seconds=30),
+                    lease_seconds=60,
+                )
+                is None
+            )
+        async with make() as s, s.begin():
+            item = await service.claim_next(
+                s, principal=bob, policy=POLICY, now=t0 + timedelta(seconds=61), lease_seconds=60
+            )
+            assert item is not None and item.lease_holder == "rv-b"
+        with pytest.raises(Denied) as caught:
+            async with make() as s, s.begin():
+                await service.decide(
+                    s,
+                    principal=alice,
+                    policy=POLICY,
+                    draft_id="l-1",
+                    verdict="approve",
+                    final_text=None,
+                    reason_codes=[],
+                    note="",
+                    idempotency_key=None,
+                    now=t0 + timedelta(seconds=62),
+                    topic_prefix="",
+                )
+        assert caught.value.status == 403
+        await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_decisions_wait_in_the_outbox_while_kafka_is_down_and_arrive_once(
+    review_settings: ReviewApiSettings,
+    kafka_bootstrap: str,
+) -> None:
+    async def scenario() -> None:
+        engine = make_engine(review_settings.database_url)
+        await create_schema(engine)
+        make = sessions(engine)
+        alice = Principal("rv-a", "reviewer", "junior", None)
+        now = datetime.now(UTC)
+        async with make() as s, s.begin():
+            for i in range(3):
+                event = routed(f"o-{i}")
+                await service.ingest(s, event, event.model_dump_json().encode(), now)
+        for i in range(3):
+            async with make() as s, s.begin():
+                await service.claim_item(
+                    s, principal=alice, policy=POLICY, draft_id=f"o-{i}", now=now, lease_seconds=60
+                )
+                await service.decide(
+                    s,
+                    principal=alice,
+                    policy=POLICY,
+                    draft_id=f"o-{i}",
+                    verdict="approve",
+                    final_text=None,
+                    reason_codes=[],
+                    note="",
+                    idempotency_key=None,
+                    now=now,
+                    topic_prefix=review_settings.topic_prefix,
+                )
+        down = ServiceSettings(
+            kafka_bootstrap="127.0.0.1:1", topic_prefix=review_settings.topic_prefix
+        )
+        dead = make_producer(down, **{"message.timeout.ms": 1500})
+        assert await adapters.relay_once(make, dead, review_settings) == 0
+        live = make_producer(review_settings)
+        assert await adapters.relay_once(make, live, review_settings) == 3
+        assert await adapters.relay_once(make, live, review_settings) == 0
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    msgs = read_to_end(kafka_bootstrap, f"{review_settings.topic_prefix}decisions", at_least=3)
+    assert sorted(decode(Decision, m.value()).draft_id for m in msgs) == ["o-0", "o-1", "o-2"]

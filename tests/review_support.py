@@ -1,0 +1,42 @@
+"""Fixtures' helpers for review-api tests: a fresh database per test on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def postgres_base_url() -> str:
+    """HITL_TEST_POSTGRES_URL, else the local server (started here when it is not running)."""
+    given = os.environ.get("HITL_TEST_POSTGRES_URL")
+    if given:
+        return given
+    script = str(ROOT / "deploy" / "local" / "postgres.sh")
+    started = subprocess.run([script, "start"], capture_output=True, text=True, check=False)  # noqa: S603
+    if started.returncode != 0:
+        raise RuntimeError(f"could not start the local PostgreSQL:\n{started.stderr}")
+    found = subprocess.run([script, "url"], capture_output=True, text=True, check=True)  # noqa: S603
+    return found.stdout.strip()
+
+
+def fresh_postgres_database(base_url: str) -> str:
+    """Create an empty database next to the one in `base_url`; return its URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    plain = base_url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def create() -> None:
+        conn = await asyncpg.connect(plain)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return base_url.rsplit("/", 1)[0] + "/" + name
