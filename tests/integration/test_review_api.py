@@ -384,3 +384,142 @@ def test_decisions_wait_in_the_outbox_while_kafka_is_down_and_arrive_once(
     asyncio.run(scenario())
     msgs = read_to_end(kafka_bootstrap, f"{review_settings.topic_prefix}decisions", at_least=3)
     assert sorted(decode(Decision, m.value()).draft_id for m in msgs) == ["o-0", "o-1", "o-2"]
+
+
+def test_two_approvals_are_independent_and_a_disagreement_goes_to_a_tie_break(
+    review_settings: ReviewApiSettings,
+    kafka_bootstrap: str,
+) -> None:
+    settings = review_settings.model_copy(update={"ingest": False})
+
+    async def scenario() -> None:
+        async with running(settings) as client:
+            await seed(client, [routed("two-1", content_type="legal_clause", tier="senior")])
+            s1, s2, s3 = [await add_reviewer(client, f"rv-s{n}", tier="senior") for n in (1, 2, 3)]
+
+            async def claim_and_decide(
+                headers: dict[str, str], verdict: str, codes: list[str]
+            ) -> Any:
+                claimed = await client.post("/v1/items/claim-next", headers=headers)
+                assert claimed.status_code == 200, claimed.text
+                body = {"verdict": verdict, "reason_codes": codes}
+                return (
+                    await client.post("/v1/items/two-1/decision", json=body, headers=headers)
+                ).json()
+
+            first = await claim_and_decide(s1, "approve", [])
+            assert (first["status"], first["decision_id"]) == ("awaiting_second_review", None)
+            assert (await client.post("/v1/items/claim-next", headers=s1)).status_code == 204
+            again = await client.post("/v1/items/two-1/claim", headers=s1)
+            assert again.status_code == 409 and "independent" in again.json()["detail"]
+            second = await claim_and_decide(s2, "reject", ["misquoted_clause"])
+            assert second["status"] == "escalated"
+            assert (await client.post("/v1/items/claim-next", headers=s2)).status_code == 204
+            final = await claim_and_decide(s3, "reject", ["not_enforceable"])
+            assert final["status"] == "decided" and final["decision_id"]
+
+    asyncio.run(scenario())
+    [msg] = read_to_end(kafka_bootstrap, f"{settings.topic_prefix}decisions", at_least=1)
+    decision = decode(Decision, msg.value())
+    assert decision.verdict == "reject"
+    assert decision.reviewer_ids == ["rv-s1", "rv-s2", "rv-s3"] and decision.reviewers == 3
+    assert decision.reason_codes == ["misquoted_clause", "not_enforceable"]
+    assert [e.reason for e in decision.escalations] == ["two reviewers disagreed"]
+
+
+class _Hooks:
+    """A local webhook receiver that records what it is sent."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received: list[tuple[bytes, str | None]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers["content-length"]))
+                received.append((body, self.headers.get("X-HITL-Signature")))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.received = received
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_the_sla_sweeper_escalates_then_applies_the_fallback_and_notifies(
+    review_settings: ReviewApiSettings,
+) -> None:
+    from review_api import sla
+    from review_api.db import Item
+    from review_api.notify import Notifier, signature
+
+    hooks = _Hooks()
+
+    async def scenario() -> None:
+        engine = make_engine(review_settings.database_url)
+        await create_schema(engine)
+        make = sessions(engine)
+        now = datetime.now(UTC)
+        late = [
+            routed("sla-junior", content_type="customer_email", due_in=-60),
+            routed("sla-chat", content_type="chat_reply", tier="senior", due_in=-60),
+            routed("sla-legal", content_type="legal_clause", tier="senior", due_in=-60),
+            routed("sla-fine", due_in=3600),
+        ]
+        async with make() as s, s.begin():
+            for event in late:
+                await service.ingest(s, event, event.model_dump_json().encode(), now)
+        async with make() as s, s.begin():
+            notices = await sla.sweep(s, policy=POLICY, now=now, topic_prefix="")
+        await Notifier(hooks.url, "s3cret").send(notices)
+        async with make() as s:
+            junior = await s.get(Item, "sla-junior")
+            chat = await s.get(Item, "sla-chat")
+            legal = await s.get(Item, "sla-legal")
+            fine = await s.get(Item, "sla-fine")
+            assert (
+                junior is not None and chat is not None and legal is not None and fine is not None
+            )
+            assert (junior.tier, junior.status, junior.escalations[0]["reason"]) == (
+                "senior",
+                "queued",
+                "sla_breach",
+            )
+            assert chat.status == "decided"
+            assert (legal.status, legal.sla_breached) == ("queued", True)
+            assert (fine.tier, fine.status) == ("junior", "queued")
+            from review_api.store import unsent_outbox
+
+            [row] = await unsent_outbox(s, 10)
+            decision = Decision.model_validate_json(row.payload)
+            assert (decision.draft_id, decision.verdict, decision.fallback_applied) == (
+                "sla-chat",
+                "reject",
+                True,
+            )
+            assert decision.reviewer_ids == [] and decision.reviewers == 0
+        async with make() as s, s.begin():
+            assert await sla.sweep(s, policy=POLICY, now=now, topic_prefix="") == []
+        await engine.dispose()
+
+    try:
+        asyncio.run(scenario())
+        events = [json.loads(body) for body, _ in hooks.received]
+        assert sorted(e["event"] for e in events) == [
+            "sla_breached",
+            "sla_escalated",
+            "sla_fallback_rejected",
+        ]
+        assert all(sig == signature("s3cret", body) for body, sig in hooks.received)
+        assert all("text" not in body.decode() for body, _ in hooks.received)
+    finally:
+        hooks.close()

@@ -80,6 +80,8 @@ class ContentTypePolicy(_Strict):
     priority: Priority = "normal"
     sla: Sla = Sla()
     two_approvals: bool = False
+    # Past the last tier's SLA: keep the item waiting (and alert), or reject it unreviewed.
+    sla_fallback: Literal["keep_waiting", "reject"] = "keep_waiting"
     reason_codes: Annotated[list[str], Field(min_length=1)]
     checklist: list[str] = Field(default_factory=list)
 

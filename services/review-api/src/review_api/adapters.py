@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hitl_runtime.cloudevents import ce_headers, source_of
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
+from hitl_runtime.policy import Policy
 from hitl_runtime.txn import next_offsets
 from hitl_schemas import Decision, RoutedDraft, topic
-from review_api import service
+from review_api import service, sla
 from review_api.config import ReviewApiSettings
 from review_api.db import Outbox
+from review_api.notify import Notifier
 from review_api.store import unsent_outbox
 
 log = logging.getLogger(__name__)
@@ -120,3 +122,28 @@ async def relay_once(
                 update(Outbox).where(Outbox.id.in_(delivered)).values(sent_at=datetime.now(UTC))
             )
     return len(delivered)
+
+
+async def sweep_forever(
+    sessions: async_sessionmaker[AsyncSession],
+    policy: Policy,
+    notifier: Notifier,
+    settings: ReviewApiSettings,
+    stop: asyncio.Event,
+) -> None:
+    while not stop.is_set():
+        try:
+            async with sessions() as session, session.begin():
+                notices = await sla.sweep(
+                    session,
+                    policy=policy,
+                    now=datetime.now(UTC),
+                    topic_prefix=settings.topic_prefix,
+                )
+            await notifier.send(notices)
+        except Exception:
+            log.exception("SLA sweep failed; retrying")
+        try:
+            await asyncio.wait_for(stop.wait(), settings.sla_sweep_seconds)
+        except TimeoutError:
+            pass

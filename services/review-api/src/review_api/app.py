@@ -21,6 +21,7 @@ from hitl_runtime.policy import Policy, load_policy
 from review_api import adapters
 from review_api.config import ReviewApiSettings
 from review_api.domain import Denied
+from review_api.notify import Notifier
 from review_api.routes import admin, health, items
 from review_api.store import create_schema, make_engine, sessions
 
@@ -50,10 +51,18 @@ def create_app(
         short_timeout: dict[str, Any] = {"message.timeout.ms": 30_000}
         relay_producer = producer or make_producer(settings, **short_timeout)
         stop = asyncio.Event()
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        notifier = Notifier(settings.webhook_url, secret)
+        app.state.notifier = notifier
         tasks = [
             asyncio.create_task(
                 adapters.relay_forever(app.state.sessions, relay_producer, settings, stop)
-            )
+            ),
+            asyncio.create_task(
+                adapters.sweep_forever(
+                    app.state.sessions, app.state.policy, notifier, settings, stop
+                )
+            ),
         ]
         if settings.ingest:
             dlq = DeadLetterPublisher(

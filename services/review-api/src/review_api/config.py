@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from hitl_runtime.settings import ServiceSettings, load_settings
 
@@ -33,6 +33,17 @@ class ReviewApiSettings(ServiceSettings):
     )
     group_id: str = Field(default="hitl-review-api", min_length=1, description="a consumer group")
     ingest: bool = Field(default=True, description="true to consume needs-review, false not to")
+    sla_sweep_seconds: int = Field(
+        default=30, ge=1, le=3600, description="seconds between SLA sweeps (1-3600)"
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="an http(s) URL for escalation and SLA notifications",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="the HMAC-SHA256 key that signs webhook bodies"
+    )
     relay_interval_ms: int = Field(
         default=200, ge=10, le=60_000, description="milliseconds between outbox relay passes"
     )

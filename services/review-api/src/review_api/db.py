@@ -31,6 +31,10 @@ class Item(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     escalations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # Two-approval types: "first" (no verdict yet), "second" (one blind verdict in), "tiebreak"
+    # (the two disagreed; the next verdict, from the tier above, is final).
+    stage: Mapped[str] = mapped_column(String(16), default="first")
+    sla_breached: Mapped[bool] = mapped_column(default=False)  # past the last tier's deadline
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (Index("ix_items_queue", "status", "tier", "priority_rank", "due_at"),)
@@ -48,7 +52,7 @@ class Review(Base):
     reason_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     note: Mapped[str] = mapped_column(Text, default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(128), default=None)
-    decision_id: Mapped[str] = mapped_column(String(64))
+    decision_id: Mapped[str | None] = mapped_column(String(64), default=None)  # set when final
     created_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("reviewer_id", "idempotency_key", name="uq_review_idem"),)

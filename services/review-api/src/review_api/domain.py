@@ -117,6 +117,39 @@ def escalation_target(tier: str, policy: Policy) -> str:
     return nxt
 
 
+TwoApprovalOutcome = Literal["final", "await_second", "disagree"]
+DecisionStatus = Literal["decided", "awaiting_second_review", "escalated"]
+
+
+def _same_text(a: str | None, b: str | None) -> bool:
+    return " ".join((a or "").split()) == " ".join((b or "").split())
+
+
+def two_approval_step(
+    stage: str,
+    prior: list[tuple[str, str, str | None]],
+    reviewer_id: str,
+    verdict: Verdict,
+    final_text: str | None,
+) -> TwoApprovalOutcome:
+    """Where a verdict leaves a two-approval item. `prior`: (reviewer, verdict, text) so far.
+
+    The first verdict waits, unseen, for a second independent reviewer; two that agree (same
+    verdict, and the same text for an edit) are final; two that disagree go to a tie-break,
+    whose verdict is final."""
+    if any(r == reviewer_id for r, _, _ in prior):
+        raise Denied(
+            409, "you already gave your verdict on this item; it needs an independent reviewer"
+        )
+    if stage == "tiebreak":
+        return "final"
+    if not prior:
+        return "await_second"
+    _, first_verdict, first_text = prior[-1]
+    agree = first_verdict == verdict and (verdict != "edit" or _same_text(first_text, final_text))
+    return "final" if agree else "disagree"
+
+
 def lease_until(now: datetime, seconds: int) -> datetime:
     return now + timedelta(seconds=seconds)
 

@@ -73,9 +73,12 @@ class EscalateBody(_Body):
 
 class DecisionOut(BaseModel):
     draft_id: str
-    decision_id: str
+    decision_id: str | None = Field(description="Set once the decision is final.")
     verdict: str
-    status: Literal["decided"]
+    status: Literal["decided", "awaiting_second_review", "escalated"] = Field(
+        description="Two-approval types wait for a second, independent reviewer; when the two "
+        "disagree the item goes to the next tier."
+    )
 
 
 class ReviewerCreate(_Body):

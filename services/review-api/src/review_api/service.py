@@ -13,7 +13,7 @@ from hitl_runtime.policy import Policy
 from hitl_schemas import Escalation, RoutedDraft, topic
 from review_api import domain
 from review_api.db import Item, Review
-from review_api.domain import Denied, ItemView, Principal, Verdict
+from review_api.domain import DecisionStatus, Denied, ItemView, Principal, Verdict
 from review_api.models import ItemDetail, ItemSummary
 from review_api.store import (
     add_outbox,
@@ -186,7 +186,12 @@ async def claim_next(
     )
     for _ in range(5):  # lost races retry with fresh candidates
         candidates = await claim_candidates(
-            session, tiers=_tiers_for(principal, policy), content_types=types, now=now, limit=5
+            session,
+            tiers=_tiers_for(principal, policy),
+            content_types=types,
+            now=now,
+            limit=5,
+            exclude_reviewed_by=principal.reviewer_id,
         )
         if not candidates:
             return None
@@ -217,6 +222,10 @@ async def claim_item(
 ) -> Item:
     item = await get_item(session, draft_id)
     domain.check_claimable(principal, _view(item), policy, now)
+    if any(r.reviewer_id == principal.reviewer_id for r in await _reviews(session, draft_id)):
+        raise Denied(
+            409, "you already gave your verdict on this item; it needs an independent reviewer"
+        )
     until = domain.lease_until(now, lease_seconds)
     if not await take_lease(session, item, holder=principal.reviewer_id, until=until, now=now):
         raise Denied(409, f"item {draft_id} was claimed by someone else a moment ago")
@@ -266,6 +275,17 @@ async def escalate(
     return item
 
 
+async def _reviews(session: AsyncSession, draft_id: str) -> list[Review]:
+    query = select(Review).where(Review.draft_id == draft_id).order_by(Review.id)
+    return list((await session.execute(query)).scalars())
+
+
+def _status_of(review: Review, item: Item) -> DecisionStatus:
+    if review.decision_id:
+        return "decided"
+    return "awaiting_second_review" if item.stage == "second" else "escalated"
+
+
 async def decide(
     session: AsyncSession,
     *,
@@ -279,9 +299,10 @@ async def decide(
     idempotency_key: str | None,
     now: datetime,
     topic_prefix: str,
-) -> tuple[str, bool]:
-    """Record the verdict, the decision event in the outbox, and the audit entry, together.
-    Returns (decision id, replayed): a retry with the same idempotency key returns the first."""
+) -> tuple[str | None, DecisionStatus]:
+    """Record a verdict; when it is final, the decision event goes into the outbox and the audit
+    trail in the same transaction. Returns (decision id or None, status). A retry with the same
+    idempotency key returns what the first request did."""
     if idempotency_key:
         earlier = (
             await session.execute(
@@ -294,38 +315,75 @@ async def decide(
         if earlier is not None:
             if earlier.draft_id != draft_id:
                 raise Denied(409, "Idempotency-Key was already used for another item")
-            return earlier.decision_id, True
+            return earlier.decision_id, _status_of(earlier, await get_item(session, draft_id))
     item = await get_item(session, draft_id)
     domain.check_lease_holder(principal, _view(item), now)
-    domain.check_verdict(verdict, final_text, reason_codes, policy.for_type(item.content_type))
+    ct = policy.for_type(item.content_type)
+    domain.check_verdict(verdict, final_text, reason_codes, ct)
+    prior = await _reviews(session, draft_id)
+    outcome = "final"
+    if ct is not None and ct.two_approvals:
+        outcome = domain.two_approval_step(
+            item.stage,
+            [(r.reviewer_id, r.verdict, r.final_text) for r in prior],
+            principal.reviewer_id,
+            verdict,
+            final_text,
+        )
+    review = Review(
+        draft_id=draft_id,
+        reviewer_id=principal.reviewer_id,
+        verdict=verdict,
+        final_text=final_text,
+        reason_codes=reason_codes,
+        note=note,
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
+    session.add(review)
+    item.lease_holder, item.lease_expires_at, item.version = None, None, item.version + 1
+    if outcome == "await_second":
+        item.stage = "second"
+        await append_audit(
+            session,
+            actor=principal.reviewer_id,
+            action="first_review",
+            now=now,
+            draft_id=draft_id,
+            detail={"verdict": verdict},
+        )
+        return None, "awaiting_second_review"
+    if outcome == "disagree":
+        target = policy.next_tier(item.tier) or item.tier
+        step = Escalation(
+            from_tier=item.tier, to_tier=target, reason="two reviewers disagreed", at=now
+        )
+        item.escalations = [*(item.escalations or []), step.model_dump(mode="json")]
+        item.stage, item.tier = "tiebreak", target
+        await append_audit(
+            session,
+            actor=principal.reviewer_id,
+            action="disagreement",
+            now=now,
+            draft_id=draft_id,
+            detail={"verdicts": [prior[-1].verdict, verdict]},
+        )
+        return None, "escalated"
     routed = RoutedDraft.model_validate_json(item.routed)
     escalations = [Escalation.model_validate(e) for e in (item.escalations or [])]
     decision = domain.build_decision(
         routed,
         verdict=verdict,
         final_text=final_text,
-        reason_codes=reason_codes,
+        reason_codes=sorted({*reason_codes, *(c for r in prior for c in r.reason_codes)}),
         note=note,
-        reviewer_ids=[principal.reviewer_id],
+        reviewer_ids=[*(r.reviewer_id for r in prior), principal.reviewer_id],
         reviewer_tier=item.tier,
         escalations=escalations,
         now=now,
     )
-    session.add(
-        Review(
-            draft_id=draft_id,
-            reviewer_id=principal.reviewer_id,
-            verdict=verdict,
-            final_text=final_text,
-            reason_codes=reason_codes,
-            note=note,
-            idempotency_key=idempotency_key,
-            decision_id=decision.decision_id,
-            created_at=now,
-        )
-    )
+    review.decision_id = decision.decision_id
     item.status, item.decided_at = "decided", now
-    item.lease_holder, item.lease_expires_at, item.version = None, None, item.version + 1
     await add_outbox(
         session,
         topic=topic("decisions", topic_prefix),
@@ -346,4 +404,4 @@ async def decide(
         draft_id=draft_id,
         detail=detail,
     )
-    return decision.decision_id, False
+    return decision.decision_id, "decided"

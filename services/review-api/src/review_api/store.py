@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from review_api.db import ApiKey, AuditEntry, Base, Item, Outbox, Reviewer
+from review_api.db import ApiKey, AuditEntry, Base, Item, Outbox, Review, Reviewer
 from review_api.domain import PRIORITY_RANK, Principal
 
 API_KEY_PREFIX = "hitl_"
@@ -54,12 +54,19 @@ async def claim_candidates(
     content_types: list[str] | None,
     now: datetime,
     limit: int,
+    exclude_reviewed_by: str,
 ) -> list[Item]:
-    """Unclaimed (or lease-expired) undecided items, most urgent first."""
+    """Unclaimed (or lease-expired) undecided items, most urgent first, that this reviewer has
+    not already given a verdict on (two-approval items need independent reviewers)."""
     query = (
         select(Item)
         .where(Item.status == "queued", Item.tier.in_(tiers))
         .where((Item.lease_expires_at.is_(None)) | (Item.lease_expires_at <= now))
+        .where(
+            ~exists().where(
+                Review.draft_id == Item.draft_id, Review.reviewer_id == exclude_reviewed_by
+            )
+        )
         .order_by(Item.priority_rank, Item.due_at, Item.draft_id)
         .limit(limit)
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
 
 from review_api import service
 from review_api.deps import Caller, PolicyDep, Session, Settings
@@ -110,7 +110,7 @@ async def decide(
     settings: Settings,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> DecisionOut:
-    decision_id, _ = await service.decide(
+    decision_id, status = await service.decide(
         session,
         principal=caller,
         policy=policy,
@@ -124,7 +124,10 @@ async def decide(
         topic_prefix=settings.topic_prefix,
     )
     return DecisionOut(
-        draft_id=draft_id, decision_id=decision_id, verdict=body.verdict, status="decided"
+        draft_id=draft_id,
+        decision_id=decision_id,
+        verdict=body.verdict,
+        status=status,
     )
 
 
@@ -134,7 +137,13 @@ async def decide(
     summary="Unsure, or a policy question: send it to the next tier",
 )
 async def escalate(
-    draft_id: str, body: EscalateBody, session: Session, caller: Caller, policy: PolicyDep
+    draft_id: str,
+    body: EscalateBody,
+    session: Session,
+    caller: Caller,
+    policy: PolicyDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> ItemSummary:
     now = _now()
     item = await service.escalate(
@@ -145,5 +154,19 @@ async def escalate(
         reason=body.reason,
         note=body.note,
         now=now,
+    )
+    # Background tasks run after the request's transaction has committed.
+    background.add_task(
+        request.app.state.notifier.send,
+        [
+            {
+                "event": "escalated",
+                "draft_id": draft_id,
+                "content_type": item.content_type,
+                "tier": item.tier,
+                "reason": body.reason,
+                "at": now.isoformat(),
+            }
+        ],
     )
     return service.summary(item, now)
