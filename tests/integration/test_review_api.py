@@ -417,6 +417,17 @@ def test_two_approvals_are_independent_and_a_disagreement_goes_to_a_tie_break(
             assert (await client.post("/v1/items/claim-next", headers=s2)).status_code == 204
             final = await claim_and_decide(s3, "reject", ["not_enforceable"])
             assert final["status"] == "decided" and final["decision_id"]
+            lead = await add_reviewer(client, "rv-lead", role="lead", tier="senior")
+            assert (await client.get("/v1/stats", headers=s1)).status_code == 403
+            stats = (await client.get("/v1/stats", headers=lead)).json()
+            assert stats["two_approval_pairs"] == 1
+            assert stats["decisions_by_verdict"] == {"reject": 1}
+            assert {r["reviewer_id"]: r["verdicts"] for r in stats["reviewers"]} == {
+                "rv-s1": 1,
+                "rv-s2": 1,
+                "rv-s3": 1,
+            }
+            assert all(r["median_seconds_per_item"] is not None for r in stats["reviewers"])
 
     asyncio.run(scenario())
     [msg] = read_to_end(kafka_bootstrap, f"{settings.topic_prefix}decisions", at_least=1)
@@ -523,3 +534,29 @@ def test_the_sla_sweeper_escalates_then_applies_the_fallback_and_notifies(
         assert all("text" not in body.decode() for body, _ in hooks.received)
     finally:
         hooks.close()
+
+
+def test_current_thresholds_come_from_the_router(
+    review_settings: ReviewApiSettings, producer_factory: Callable[..., Producer]
+) -> None:
+    settings = review_settings.model_copy(update={"ingest": False})
+    publisher = EventPublisher(producer_factory(), settings)
+    publisher.publish("router-thresholds", "customer_email", examples.threshold_state(version=1))
+    publisher.publish(
+        "router-thresholds", "customer_email", examples.threshold_state(version=2, threshold=0.91)
+    )
+    publisher.flush()
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with running(settings) as client:
+            alice = await add_reviewer(client, "rv-alice")
+            deadline = asyncio.get_running_loop().time() + 30
+            while asyncio.get_running_loop().time() < deadline:
+                found = (await client.get("/v1/thresholds", headers=alice)).json()
+                if found and found[0]["version"] == 2:
+                    return found  # type: ignore[no-any-return]
+                await asyncio.sleep(0.2)
+            return []
+
+    [state] = asyncio.run(scenario())
+    assert (state["content_type"], state["threshold"]) == ("customer_email", 0.91)

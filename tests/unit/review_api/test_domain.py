@@ -121,3 +121,17 @@ def test_the_same_reviewer_cannot_be_both_approvals() -> None:
     with pytest.raises(Denied) as caught:
         two_approval_step("second", [("me", "approve", None)], "me", "approve", None)
     assert caught.value.status == 409
+
+
+def test_cohens_kappa_on_a_textbook_table() -> None:
+    from review_api.domain import cohens_kappa
+
+    pairs = (
+        [("approve", "approve")] * 20
+        + [("approve", "reject")] * 5
+        + [("reject", "approve")] * 10
+        + [("reject", "reject")] * 15
+    )
+    assert cohens_kappa(pairs) == pytest.approx(0.4)
+    assert cohens_kappa([]) is None
+    assert cohens_kappa([("approve", "approve")] * 3) is None

@@ -16,13 +16,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from hitl_runtime.dlq import DeadLetterPublisher
+from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher, make_admin, make_consumer, make_producer
 from hitl_runtime.policy import Policy, load_policy
+from hitl_schemas import topic
 from review_api import adapters
 from review_api.config import ReviewApiSettings
 from review_api.domain import Denied
 from review_api.notify import Notifier
-from review_api.routes import admin, health, items
+from review_api.readmodels import Thresholds
+from review_api.routes import admin, health, items, reports
 from review_api.store import create_schema, make_engine, sessions
 
 DESCRIPTION = """
@@ -54,6 +57,13 @@ def create_app(
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         notifier = Notifier(settings.webhook_url, secret)
         app.state.notifier = notifier
+        follower = CompactedFollower(
+            settings,
+            topic("router-thresholds", settings.topic_prefix),
+            app.state.thresholds.apply,
+            name="thresholds",
+        )
+        follower.start()
         tasks = [
             asyncio.create_task(
                 adapters.relay_forever(app.state.sessions, relay_producer, settings, stop)
@@ -84,6 +94,7 @@ def create_app(
         try:
             yield
         finally:
+            follower.stop()
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             # Drain what was decided in the last moments; what cannot go now waits in the outbox.
@@ -99,9 +110,11 @@ def create_app(
     )
     app.state.settings = settings
     app.state.policy = policy or load_policy(settings.policy_file)
+    app.state.thresholds = Thresholds()
     app.include_router(health.router)
     app.include_router(items.router)
     app.include_router(admin.router)
+    app.include_router(reports.router)
 
     @app.exception_handler(Denied)
     async def denied(_request: Request, exc: Denied) -> JSONResponse:

@@ -29,6 +29,7 @@ class Item(Base):
     routed: Mapped[str] = mapped_column(Text)
     lease_holder: Mapped[str | None] = mapped_column(String(128), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     escalations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     version: Mapped[int] = mapped_column(Integer, default=0)
     # Two-approval types: "first" (no verdict yet), "second" (one blind verdict in), "tiebreak"
@@ -53,6 +54,7 @@ class Review(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(128), default=None)
     decision_id: Mapped[str | None] = mapped_column(String(64), default=None)  # set when final
+    seconds_spent: Mapped[float | None] = mapped_column(default=None)  # claim to verdict
     created_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("reviewer_id", "idempotency_key", name="uq_review_idem"),)

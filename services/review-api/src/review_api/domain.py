@@ -196,3 +196,21 @@ def build_decision(
         ),
         decided_at=now,
     )
+
+
+VERDICTS: tuple[Verdict, ...] = ("approve", "reject", "edit")
+
+
+def cohens_kappa(pairs: list[tuple[str, str]]) -> float | None:
+    """Agreement between two raters beyond chance; None with no pairs or no variation."""
+    if not pairs:
+        return None
+    n = len(pairs)
+    observed = sum(1 for a, b in pairs if a == b) / n
+    expected = sum(
+        (sum(1 for a, _ in pairs if a == v) / n) * (sum(1 for _, b in pairs if b == v) / n)
+        for v in VERDICTS
+    )
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)

@@ -275,6 +275,11 @@ async def escalate(
     return item
 
 
+def _seconds_since(start: datetime | None, now: datetime) -> float | None:
+    begun = _aware(start)
+    return None if begun is None else max(0.0, (now - begun).total_seconds())
+
+
 async def _reviews(session: AsyncSession, draft_id: str) -> list[Review]:
     query = select(Review).where(Review.draft_id == draft_id).order_by(Review.id)
     return list((await session.execute(query)).scalars())
@@ -339,6 +344,7 @@ async def decide(
         note=note,
         idempotency_key=idempotency_key,
         created_at=now,
+        seconds_spent=_seconds_since(item.claimed_at, now),
     )
     session.add(review)
     item.lease_holder, item.lease_expires_at, item.version = None, None, item.version + 1

@@ -84,7 +84,9 @@ async def take_lease(
     result = await session.execute(
         update(Item)
         .where(Item.draft_id == item.draft_id, Item.version == item.version)
-        .values(lease_holder=holder, lease_expires_at=until, version=item.version + 1)
+        .values(
+            lease_holder=holder, lease_expires_at=until, claimed_at=now, version=item.version + 1
+        )
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
