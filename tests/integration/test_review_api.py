@@ -560,3 +560,88 @@ def test_current_thresholds_come_from_the_router(
 
     [state] = asyncio.run(scenario())
     assert (state["content_type"], state["threshold"]) == ("customer_email", 0.91)
+
+
+class _Jwks:
+    """A local identity provider: an RSA key, its JWKS served over HTTP, and a token signer."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        body = json.dumps({"keys": [public | {"kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(
+        self,
+        sub: str,
+        *,
+        aud: str = "hitl-review",
+        iss: str = "https://idp.test",
+        expires_in: int = 300,
+    ) -> str:
+        import jwt
+
+        now = int(datetime.now(UTC).timestamp())
+        claims = {"sub": sub, "aud": aud, "iss": iss, "iat": now, "exp": now + expires_in}
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def test_oidc_bearer_tokens_are_verified_and_mapped_to_reviewers(
+    review_settings: ReviewApiSettings,
+) -> None:
+    idp = _Jwks()
+    settings = review_settings.model_copy(
+        update={
+            "ingest": False,
+            "oidc_jwks_url": idp.url,
+            "oidc_issuer": "https://idp.test",
+            "oidc_audience": "hitl-review",
+        }
+    )
+
+    async def scenario() -> None:
+        async with running(settings) as client:
+            await add_reviewer(client, "rv-oidc")
+
+            async def get(token: str) -> httpx.Response:
+                return await client.get("/v1/items", headers={"Authorization": f"Bearer {token}"})
+
+            ok = await get(idp.token("rv-oidc"))
+            assert ok.status_code == 200, ok.text
+            expired = await get(idp.token("rv-oidc", expires_in=-60))
+            assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+            wrong_aud = await get(idp.token("rv-oidc", aud="someone-else"))
+            assert wrong_aud.status_code == 401 and "audience" in wrong_aud.json()["detail"]
+            wrong_iss = await get(idp.token("rv-oidc", iss="https://evil.test"))
+            assert wrong_iss.status_code == 401 and "issuer" in wrong_iss.json()["detail"]
+            stranger = await get(idp.token("rv-nobody"))
+            assert (
+                stranger.status_code == 401
+                and "not an active reviewer" in stranger.json()["detail"]
+            )
+            forged = idp.token("rv-oidc")[:-4] + "AAAA"
+            assert (await get(forged)).status_code == 401
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        idp.server.shutdown()

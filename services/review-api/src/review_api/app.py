@@ -27,6 +27,7 @@ from review_api.notify import Notifier
 from review_api.readmodels import Thresholds
 from review_api.routes import admin, health, items, reports
 from review_api.store import create_schema, make_engine, sessions
+from review_api.tokens import JwtVerifier
 
 DESCRIPTION = """
 The human review service of HITL gate. Reviewers claim an item (a lease that expires), see the
@@ -111,6 +112,15 @@ def create_app(
     app.state.settings = settings
     app.state.policy = policy or load_policy(settings.policy_file)
     app.state.thresholds = Thresholds()
+    app.state.jwt = (
+        JwtVerifier(
+            settings.oidc_jwks_url,
+            issuer=settings.oidc_issuer or "",
+            audience=settings.oidc_audience or "",
+        )
+        if settings.oidc_jwks_url
+        else None
+    )
     app.include_router(health.router)
     app.include_router(items.router)
     app.include_router(admin.router)

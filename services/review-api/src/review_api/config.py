@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from hitl_runtime.settings import ServiceSettings, load_settings
 
@@ -44,9 +44,22 @@ class ReviewApiSettings(ServiceSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description="the HMAC-SHA256 key that signs webhook bodies"
     )
+    oidc_jwks_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="the identity provider's JWKS URL; set it to accept OIDC/JWT bearer tokens",
+    )
+    oidc_issuer: str | None = Field(default=None, description="the expected `iss` of tokens")
+    oidc_audience: str | None = Field(default=None, description="the expected `aud` of tokens")
     relay_interval_ms: int = Field(
         default=200, ge=10, le=60_000, description="milliseconds between outbox relay passes"
     )
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> ReviewApiSettings:
+        if self.oidc_jwks_url and not (self.oidc_issuer and self.oidc_audience):
+            raise ValueError("oidc_issuer and oidc_audience are required with oidc_jwks_url")
+        return self
 
 
 def load(**overrides: Any) -> ReviewApiSettings:

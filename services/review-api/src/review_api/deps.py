@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hitl_runtime.policy import Policy
 from review_api.config import ReviewApiSettings
 from review_api.domain import Principal
-from review_api.store import principal_for_key
+from review_api.store import principal_for_key, principal_for_reviewer
+from review_api.tokens import JwtVerifier, TokenRejected
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -56,17 +57,32 @@ async def get_principal(
     if not token:
         raise _UNAUTHENTICATED
     if token.count(".") == 2:
-        raise HTTPException(
-            401,
-            "JWT bearer tokens are not accepted by this deployment: use an API key",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return await _principal_for_jwt(request, token)
     async with request.app.state.sessions() as session:
         principal = await principal_for_key(session, token)
     if principal is None:
         raise HTTPException(
             401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
+    return principal
+
+
+async def _principal_for_jwt(request: Request, token: str) -> Principal:
+    verifier: JwtVerifier | None = request.app.state.jwt
+    if verifier is None:
+        raise HTTPException(
+            401,
+            "JWT bearer tokens are not enabled here (HITL_OIDC_JWKS_URL): use an API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        subject = await verifier.subject(token)
+    except TokenRejected as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    async with request.app.state.sessions() as session:
+        principal = await principal_for_reviewer(session, subject)
+    if principal is None:
+        raise HTTPException(401, f"token subject {subject!r} is not an active reviewer here")
     return principal
 
 

@@ -124,10 +124,17 @@ async def principal_for_key(session: AsyncSession, key: str) -> Principal | None
             .where(Reviewer.active.is_(True))
         )
     ).scalar_one_or_none()
-    if row is None:
-        return None
+    return None if row is None else _principal(row)
+
+
+async def principal_for_reviewer(session: AsyncSession, reviewer_id: str) -> Principal | None:
+    row = await session.get(Reviewer, reviewer_id)
+    return None if row is None or not row.active else _principal(row)
+
+
+def _principal(row: Reviewer) -> Principal:
     types = frozenset(row.content_types) if row.content_types is not None else None
-    return Principal(row.id, row.role, row.tier, types)  # type: ignore[arg-type]
+    return Principal(row.id, row.role, row.tier, types)  # type: ignore[arg-type]  # checked on write
 
 
 async def add_outbox(
