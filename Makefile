@@ -55,3 +55,5 @@ bench: ## benchmarks against the local broker; numbers to stdout and bench-resul
 	deploy/local/kafka.sh start
 	$(UV) run --locked python -m bench.scorer_bench
 	$(UV) run --locked python -m bench.router_bench
+	deploy/local/postgres.sh start
+	$(UV) run --locked python -m bench.review_bench

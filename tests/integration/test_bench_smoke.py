@@ -54,3 +54,13 @@ def test_router_benchmark_runs_and_writes_its_numbers(kafka_bootstrap: str, tmp_
     assert result["latency"]["received"] == 50
     assert 0 < result["latency"]["p50_ms"] <= result["latency"]["p99_ms"]
     assert result["replay"]["records"] == 2000
+
+
+def test_review_benchmark_runs_and_writes_its_numbers(kafka_bootstrap: str, tmp_path: Path) -> None:
+    from bench import review_bench
+
+    out = tmp_path / "review.json"
+    assert review_bench.main(["--items", "40", "--reviewers", "5", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())["claim_and_decide"]
+    assert result["round_trips"] == 40
+    assert 0 < result["p50_ms"] <= result["p99_ms"]

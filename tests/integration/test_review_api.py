@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Producer
-from review_support import fresh_postgres_database, postgres_base_url
 
+from bench.pg import fresh_postgres_database, postgres_base_url
 from hitl_runtime.cloudevents import read_headers
 from hitl_runtime.kafka import EventPublisher, make_producer
 from hitl_runtime.policy import load_policy

@@ -1,4 +1,4 @@
-"""Fixtures' helpers for review-api tests: a fresh database per test on SQLite or PostgreSQL."""
+"""A fresh PostgreSQL database per test or benchmark: local server or HITL_TEST_POSTGRES_URL."""
 
 from __future__ import annotations
 
