@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from review_api.db import ApiKey, AuditEntry, Base, Item, Outbox, Review, Reviewer
+from review_api.db import ApiKey, AuditEntry, Item, Outbox, Review, Reviewer
 from review_api.domain import PRIORITY_RANK, Principal
 
 API_KEY_PREFIX = "hitl_"
@@ -34,8 +34,10 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    """Bring the database to the current schema with the Alembic migrations."""
+    from review_api.migrate import upgrade_async
+
+    await upgrade_async(engine.url.render_as_string(hide_password=False))
 
 
 async def insert_item_if_absent(session: AsyncSession, values: dict[str, Any]) -> bool:
