@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -645,3 +646,97 @@ def test_oidc_bearer_tokens_are_verified_and_mapped_to_reviewers(
         asyncio.run(scenario())
     finally:
         idp.server.shutdown()
+
+
+def test_every_route_but_health_requires_a_caller_and_admin_routes_an_admin(
+    review_settings: ReviewApiSettings,
+) -> None:
+    settings = review_settings.model_copy(update={"ingest": False})
+    open_paths = {"/healthz", "/readyz", "/metrics"}
+
+    async def scenario() -> None:
+        async with running(settings) as client:
+            reviewer = await add_reviewer(client, "rv-plain")
+            spec = client.app.openapi()  # type: ignore[attr-defined]
+            routes = [(m.upper(), p) for p, ops in spec["paths"].items() for m in ops]
+            assert len(routes) >= 13
+            for method, route in routes:
+                path = route.replace("{draft_id}", "x").replace("{reviewer_id}", "x")
+                anonymous = await client.request(method, path)
+                if route in open_paths:
+                    assert anonymous.status_code in (200, 503), route
+                    continue
+                assert anonymous.status_code == 401, (method, route)
+                if route.startswith("/v1/admin") or route == "/v1/stats":
+                    body = {
+                        "id": "rv-new",
+                        "display_name": "n",
+                        "role": "reviewer",
+                        "tier": "junior",
+                    }
+                    as_reviewer = await client.request(method, path, headers=reviewer, json=body)
+                    assert as_reviewer.status_code == 403, (method, route)
+
+    asyncio.run(scenario())
+
+
+def test_outbox_survives_a_real_broker_restart(
+    review_settings: ReviewApiSettings, kafka_bootstrap: str
+) -> None:
+    import subprocess
+
+    if os.environ.get("HITL_KAFKA_BOOTSTRAP"):
+        pytest.skip("the broker at HITL_KAFKA_BOOTSTRAP is not ours to stop")
+    script = str(ROOT / "deploy" / "local" / "kafka.sh")
+
+    async def decide_while_down() -> None:
+        engine = make_engine(review_settings.database_url)
+        await create_schema(engine)
+        make = sessions(engine)
+        alice = Principal("rv-a", "reviewer", "junior", None)
+        now = datetime.now(UTC)
+        async with make() as s, s.begin():
+            event = routed("down-1")
+            await service.ingest(s, event, event.model_dump_json().encode(), now)
+        async with make() as s, s.begin():
+            await service.claim_item(
+                s, principal=alice, policy=POLICY, draft_id="down-1", now=now, lease_seconds=60
+            )
+            await service.decide(
+                s,
+                principal=alice,
+                policy=POLICY,
+                draft_id="down-1",
+                verdict="approve",
+                final_text=None,
+                reason_codes=[],
+                note="",
+                idempotency_key=None,
+                now=now,
+                topic_prefix=review_settings.topic_prefix,
+            )
+        producer = make_producer(review_settings, **{"message.timeout.ms": 3000})
+        assert await adapters.relay_once(make, producer, review_settings) == 0
+        async with make() as s:
+            from review_api.store import unsent_outbox
+
+            assert len(await unsent_outbox(s, 10)) == 1
+        await engine.dispose()
+
+    async def relay_after_restart() -> int:
+        engine = make_engine(review_settings.database_url)
+        make = sessions(engine)
+        producer = make_producer(review_settings)
+        sent = await adapters.relay_once(make, producer, review_settings)
+        again = await adapters.relay_once(make, producer, review_settings)
+        await engine.dispose()
+        return sent + 100 * again
+
+    subprocess.run([script, "stop"], check=True, timeout=120)  # noqa: S603
+    try:
+        asyncio.run(decide_while_down())
+    finally:
+        subprocess.run([script, "start"], check=True, timeout=300)  # noqa: S603
+    assert asyncio.run(relay_after_restart()) == 1
+    [msg] = read_to_end(kafka_bootstrap, f"{review_settings.topic_prefix}decisions", at_least=1)
+    assert decode(Decision, msg.value()).draft_id == "down-1"
