@@ -23,7 +23,7 @@ from hitl_schemas import topic
 from review_api import adapters
 from review_api.config import ReviewApiSettings
 from review_api.domain import Denied
-from review_api.notify import Notifier
+from review_api.notify import Notifier, SmtpTarget
 from review_api.readmodels import Thresholds
 from review_api.routes import admin, health, items, reports
 from review_api.store import create_schema, make_engine, sessions
@@ -56,7 +56,7 @@ def create_app(
         relay_producer = producer or make_producer(settings, **short_timeout)
         stop = asyncio.Event()
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        notifier = Notifier(settings.webhook_url, secret)
+        notifier = Notifier(settings.webhook_url, secret, smtp_target(settings))
         app.state.notifier = notifier
         follower = CompactedFollower(
             settings,
@@ -131,6 +131,21 @@ def create_app(
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
     return app
+
+
+def smtp_target(settings: ReviewApiSettings) -> SmtpTarget | None:
+    if not settings.smtp_host:
+        return None
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpTarget(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        starttls=settings.smtp_starttls,
+        username=settings.smtp_username,
+        password=password,
+        sender=settings.smtp_from,
+        recipients=tuple(a.strip() for a in settings.smtp_to.split(",") if a.strip()),
+    )
 
 
 def asgi_app() -> Any:

@@ -44,6 +44,13 @@ class ReviewApiSettings(ServiceSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description="the HMAC-SHA256 key that signs webhook bodies"
     )
+    smtp_host: str | None = Field(default=None, description="an SMTP server host for email alerts")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="the SMTP port (1-65535)")
+    smtp_starttls: bool = Field(default=True, description="true to upgrade with STARTTLS")
+    smtp_username: str | None = Field(default=None, description="the SMTP user, if it needs one")
+    smtp_password: SecretStr | None = Field(default=None, description="the SMTP password")
+    smtp_from: str = Field(default="hitl-gate@localhost", description="the sender address")
+    smtp_to: str = Field(default="", description="comma-separated recipient addresses")
     oidc_jwks_url: str | None = Field(
         default=None,
         pattern=r"^https?://",
