@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Producer
+from sqlalchemy import select
 
 from bench.pg import fresh_postgres_database, postgres_base_url
 from hitl_runtime.cloudevents import read_headers
@@ -178,6 +179,16 @@ def test_claim_and_decide_publishes_one_decision_with_an_audit_trail(
             assert first.status_code == again.status_code == 200, first.text
             assert first.json()["decision_id"] == again.json()["decision_id"]
             trail = (await client.get("/v1/admin/audit?draft_id=d-1", headers=admin)).json()
+            from review_api.db import Review
+
+            async with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+                [kept] = (await s.execute(select(Review))).scalars()
+            assert kept.diff is not None and "+Hi Dana, it shipped." in kept.diff
+            scraped = (await client.get("/metrics")).text
+            assert (
+                'hitl_review_decisions_total{content_type="customer_email",verdict="edit"}'
+                in scraped
+            )
             return first.json(), trail
 
     result, trail = asyncio.run(scenario())

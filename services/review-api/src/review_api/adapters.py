@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hitl_runtime.cloudevents import ce_headers, source_of
@@ -16,7 +16,7 @@ from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
 from hitl_runtime.policy import Policy
 from hitl_runtime.txn import next_offsets
 from hitl_schemas import Decision, RoutedDraft, topic
-from review_api import service, sla
+from review_api import metrics, readmodels, service, sla
 from review_api.config import ReviewApiSettings
 from review_api.db import Outbox
 from review_api.notify import Notifier
@@ -147,3 +147,17 @@ async def sweep_forever(
             await asyncio.wait_for(stop.wait(), settings.sla_sweep_seconds)
         except TimeoutError:
             pass
+
+
+async def export_queue_gauges(session: AsyncSession) -> None:
+    """Queue depth, oldest item and overdue count, refreshed on the sweeper's beat."""
+    now = datetime.now(UTC)
+    report = await readmodels.stats(session, now, recent=0)
+    metrics.QUEUE_DEPTH.clear()
+    metrics.OLDEST_ITEM_AGE.clear()
+    for depth in report.queue:
+        metrics.QUEUE_DEPTH.labels(depth.tier, depth.content_type).set(depth.items)
+        metrics.OLDEST_ITEM_AGE.labels(depth.tier, depth.content_type).set(depth.oldest_age_seconds)
+    metrics.OVERDUE.set(report.overdue)
+    unsent = await session.execute(select(func.count()).where(Outbox.sent_at.is_(None)))
+    metrics.OUTBOX_UNSENT.set(unsent.scalar_one())

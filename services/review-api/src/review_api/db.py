@@ -55,6 +55,7 @@ class Review(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(128), default=None)
     decision_id: Mapped[str | None] = mapped_column(String(64), default=None)  # set when final
     seconds_spent: Mapped[float | None] = mapped_column(default=None)  # claim to verdict
+    diff: Mapped[str | None] = mapped_column(Text, default=None)  # unified diff of an edit
     created_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("reviewer_id", "idempotency_key", name="uq_review_idem"),)

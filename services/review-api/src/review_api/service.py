@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import difflib
 from datetime import datetime
 from typing import Any, Literal
 
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hitl_runtime.policy import Policy
 from hitl_schemas import Escalation, RoutedDraft, topic
-from review_api import domain
+from review_api import domain, metrics
 from review_api.db import Item, Review
 from review_api.domain import DecisionStatus, Denied, ItemView, Principal, Verdict
 from review_api.models import ItemDetail, ItemSummary
@@ -275,6 +276,19 @@ async def escalate(
     return item
 
 
+def edit_diff(original: str, final_text: str | None) -> str | None:
+    """The reviewer's edit as a unified diff, kept with the verdict."""
+    if final_text is None:
+        return None
+    lines = difflib.unified_diff(
+        original.splitlines(keepends=True),
+        final_text.splitlines(keepends=True),
+        fromfile="draft",
+        tofile="final",
+    )
+    return "".join(lines)[:200_000]
+
+
 def _seconds_since(start: datetime | None, now: datetime) -> float | None:
     begun = _aware(start)
     return None if begun is None else max(0.0, (now - begun).total_seconds())
@@ -345,7 +359,10 @@ async def decide(
         idempotency_key=idempotency_key,
         created_at=now,
         seconds_spent=_seconds_since(item.claimed_at, now),
+        diff=edit_diff(RoutedDraft.model_validate_json(item.routed).draft.text, final_text),
     )
+    if review.seconds_spent is not None:
+        metrics.TIME_PER_ITEM.observe(review.seconds_spent)
     session.add(review)
     item.lease_holder, item.lease_expires_at, item.version = None, None, item.version + 1
     if outcome == "await_second":
@@ -389,6 +406,7 @@ async def decide(
         now=now,
     )
     review.decision_id = decision.decision_id
+    metrics.DECISIONS.labels(item.content_type, verdict).inc()
     item.status, item.decided_at = "decided", now
     await add_outbox(
         session,

@@ -17,6 +17,7 @@ from hitl_runtime.policy import Policy, Sla
 from hitl_schemas import Escalation, RoutedDraft, topic
 from review_api import domain
 from review_api.db import Item
+from review_api.metrics import SLA_BREACHES
 from review_api.store import add_outbox, append_audit
 
 SWEEPER = "sla-sweeper"
@@ -53,9 +54,11 @@ async def sweep(
                 detail={"to": target},
             )
             notices.append(base | {"event": "sla_escalated", "tier": target})
+            SLA_BREACHES.labels("escalated").inc()
         elif ct is not None and ct.sla_fallback == "reject":
             await _reject_unreviewed(session, item, now, topic_prefix)
             notices.append(base | {"event": "sla_fallback_rejected", "tier": item.tier})
+            SLA_BREACHES.labels("rejected").inc()
         else:
             item.sla_breached, item.version = True, item.version + 1
             await append_audit(
@@ -67,6 +70,7 @@ async def sweep(
                 detail={"fallback": "keep_waiting"},
             )
             notices.append(base | {"event": "sla_breached", "tier": item.tier})
+            SLA_BREACHES.labels("kept_waiting").inc()
     return notices
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 
 from review_api.db import ApiKey, AuditEntry, Item, Outbox, Review, Reviewer
 from review_api.domain import PRIORITY_RANK, Principal
+from review_api.metrics import CLAIMS
 
 API_KEY_PREFIX = "hitl_"
 
@@ -91,7 +92,10 @@ async def take_lease(
         )
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    won = bool(result.rowcount)  # type: ignore[attr-defined]
+    if won:
+        CLAIMS.inc()
+    return won
 
 
 async def append_audit(
