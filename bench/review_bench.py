@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from bench.common import free_port, wait_until_healthy, write_result
 from bench.pg import fresh_postgres_database, postgres_base_url
 from hitl_runtime.kafka import make_admin
 from hitl_runtime.settings import ServiceSettings
@@ -35,12 +34,6 @@ from review_api.db import ApiKey, Reviewer
 from review_api.store import create_schema, hash_key, make_engine, new_api_key, sessions
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _seed(url: str, items: int, reviewers: int) -> list[str]:
@@ -105,7 +98,7 @@ def run(items: int, reviewers: int) -> dict[str, Any]:
     )
     create_topics(make_admin(settings), prefix=prefix, partitions=1)
     keys = asyncio.run(_seed(url, items, reviewers))
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "HITL_DATABASE_URL": url,
         "HITL_HTTP_PORT": str(port),
@@ -117,16 +110,7 @@ def run(items: int, reviewers: int) -> dict[str, Any]:
     server = subprocess.Popen([sys.executable, "-m", "review_api"], env=env)  # noqa: S603
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("review-api did not start")
-            time.sleep(0.2)
+        wait_until_healthy(f"{base}/healthz")
         round_trips, elapsed = asyncio.run(_work(base, keys))
     finally:
         server.terminate()
@@ -151,15 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reviewers", type=int, default=50)
     parser.add_argument("--json", default=str(ROOT / "bench-results" / "review_api.json"))
     args = parser.parse_args(argv)
-    result = {
-        "benchmark": "review-api",
-        "machine": {"cpus": os.cpu_count()},
-        "claim_and_decide": run(args.items, args.reviewers),
-    }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    write_result("review-api", {"claim_and_decide": run(args.items, args.reviewers)}, args.json)
     return 0
 
 

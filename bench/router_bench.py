@@ -12,11 +12,9 @@ read_committed consumer receiving its routed record (transaction commit included
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
-import sys
 import threading
 import time
 import uuid
@@ -25,6 +23,7 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
+from bench.common import write_result
 from hitl_runtime.kafka import EventPublisher, make_admin, make_producer
 from hitl_runtime.policy import load_policy
 from hitl_runtime.topics import create_topics
@@ -193,17 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=str(ROOT / "bench-results" / "router.json"))
     args = parser.parse_args(argv)
     bootstrap = os.environ.get("HITL_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    result = {
-        "benchmark": "router",
-        "machine": {"cpus": os.cpu_count()},
-        "throughput": throughput(args.drafts, bootstrap),
-        "latency": latency(args.latency_drafts, args.latency_rate, bootstrap),
-        "replay": replay_speed(args.replay_records),
-    }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    write_result(
+        "router",
+        {
+            "throughput": throughput(args.drafts, bootstrap),
+            "latency": latency(args.latency_drafts, args.latency_rate, bootstrap),
+            "replay": replay_speed(args.replay_records),
+        },
+        args.json,
+    )
     return 0
 
 

@@ -8,15 +8,14 @@ Needs a broker (HITL_KAFKA_BOOTSTRAP, else 127.0.0.1:9092; `make kafka-up`).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.common import write_result
 from bench.drafts import drafts
 from bench.reading import count_committed
 from hitl_runtime.kafka import EventPublisher, make_admin, make_producer
@@ -101,16 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bootstrap_servers = os.environ.get("HITL_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
-    result = {
-        "benchmark": "scorer",
-        "machine": {"cpus": os.cpu_count()},
-        "offline": offline(args.offline_drafts),
-        "through_broker": through_broker(args.drafts, bootstrap_servers),
-    }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    write_result(
+        "scorer",
+        {
+            "offline": offline(args.offline_drafts),
+            "through_broker": through_broker(args.drafts, bootstrap_servers),
+        },
+        args.json,
+    )
     return 0
 
 

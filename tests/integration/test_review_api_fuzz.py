@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
+from bench.common import free_port, wait_until_healthy
 from hitl_runtime.kafka import make_admin
 from hitl_runtime.settings import ServiceSettings
 from hitl_runtime.topics import create_topics
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +31,7 @@ def live_api(
     create_topics(
         make_admin(ServiceSettings(kafka_bootstrap=kafka_bootstrap)), prefix=prefix, partitions=1
     )
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "HITL_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "HITL_TOPIC_PREFIX": prefix,
@@ -72,15 +64,7 @@ def live_api(
     key = made.stdout.strip()
     server = subprocess.Popen([sys.executable, "-m", "review_api"], env=env)  # noqa: S603
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "review-api did not start"
-        time.sleep(0.2)
+    wait_until_healthy(f"{base}/healthz")
     yield base, key
     server.terminate()
     server.wait(30)
