@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hitl_runtime.edits import edit_distance_within
 from hitl_runtime.policy import AuditPolicy
 from router.audit import audit_probability, sampled, uniform
 from router.drift import DriftSettings, alarm, cusum_step, nudge
-from router.edits import edit_distance_within
 from router.ledger import Ledger, bucket_of
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from hitl_runtime import edits
 from hitl_runtime.policy import ContentTypePolicy, Policy, Sla
 from hitl_schemas import (
     Decision,
@@ -24,7 +25,6 @@ from hitl_schemas.events import Priority, RouteReasonKind, ThresholdMode
 from router.audit import audit_probability, sampled, uniform
 from router.certify import escape_estimate, fixed_sequence, upper_bound
 from router.drift import DriftSettings, alarm, cusum_step, nudge
-from router.edits import edit_distance_within
 from router.ledger import Ledger
 
 # Candidate thresholds, strict to loose: the order of the fixed-sequence walk.
@@ -185,12 +185,9 @@ def in_uniform_sample(draft_id: str, ct: ContentTypePolicy, config: RouterConfig
 
 def is_error(decision: Decision, ct: ContentTypePolicy) -> bool:
     """A reject, or an edit larger than the type's trivial-edit bound."""
-    if decision.verdict == "reject":
-        return True
-    if decision.verdict == "approve" or decision.final_text is None:
-        return False
-    bound = ct.trivial_edit_chars
-    return edit_distance_within(decision.draft.text, decision.final_text, bound) > bound
+    return edits.is_error(
+        decision.verdict, decision.draft.text, decision.final_text, ct.trivial_edit_chars
+    )
 
 
 def learn(

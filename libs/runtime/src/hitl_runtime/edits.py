@@ -38,3 +38,32 @@ def edit_distance_within(a: str, b: str, bound: int) -> int:
             return big
         previous = current
     return min(previous[len(b)], big)
+
+
+def is_error(
+    verdict: str, draft_text: str, final_text: str | None, trivial_edit_chars: int
+) -> bool:
+    """A reject, or an edit larger than the content type's trivial-edit bound: the one definition
+    of a human-found error, used by the router's evidence and the feedback's labels."""
+    if verdict == "reject":
+        return True
+    if verdict == "approve" or final_text is None:
+        return False
+    bound = trivial_edit_chars
+    return edit_distance_within(draft_text, final_text, bound) > bound
+
+
+def edit_size(before: str, after: str | None) -> tuple[int, int]:
+    """(characters, tokens) changed from `before` to `after`, from difflib's opcodes: close to
+    the edit distance at a fraction of its cost on long texts."""
+    if after is None:
+        return 0, 0
+    import difflib
+
+    def changed(a: list[str] | str, b: list[str] | str) -> int:
+        matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+        return sum(
+            max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
+        )
+
+    return changed(before, after), changed(before.split(), after.split())
