@@ -1,0 +1,165 @@
+"""feedback against a real broker: examples out with lineage, exactly once, and the export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from confluent_kafka import Producer
+
+from feedback.export import export, read_examples
+from hitl_runtime.kafka import EventPublisher
+from hitl_runtime.serde import decode
+from hitl_runtime.settings import ServiceSettings
+from hitl_schemas import FeedbackExample, examples
+from testkit import read_to_end
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def decision(i: int, verdict: str = "edit") -> Any:
+    draft = examples.draft(
+        draft_id=f"f-{i:05d}", content_type="chat_reply" if i % 2 else "customer_email"
+    )
+    final = {
+        "edit": draft.text.replace("30 days", "14 days"),
+        "approve": draft.text,
+        "reject": None,
+    }
+    return examples.decision(
+        decision_id=f"dec-{i}",
+        draft_id=draft.draft_id,
+        content_type=draft.content_type,
+        draft=draft,
+        verdict=verdict,
+        final_text=final[verdict],
+        reason_codes=[] if verdict == "approve" else ["other"],
+        decided_at=examples.T0 + timedelta(minutes=i),
+    )
+
+
+def feedback_process(settings: ServiceSettings, instance: str) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "HITL_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "HITL_TOPIC_PREFIX": settings.topic_prefix,
+        "HITL_POLICY_FILE": str(ROOT / "policy" / "default.yaml"),
+        "HITL_INSTANCE_ID": instance,
+        "HITL_GROUP_ID": f"fb-{instance}",
+        "HITL_BATCH_SIZE": "50",
+        "HITL_METRICS_PORT": "0",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "feedback"],
+        env=env,  # noqa: S603
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_one_example_per_decision_with_lineage_through_kill_9(
+    settings: ServiceSettings,
+    topics: str,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+) -> None:
+    publisher = EventPublisher(producer_factory(), settings)
+    ids = []
+    for i in range(4000):
+        event = decision(i, ("edit", "approve", "reject")[i % 3])
+        publisher.publish("decisions", event.draft_id, event)
+        ids.append(event.draft_id)
+    publisher.flush()
+    out = f"{topics}retraining-feedback"
+    instance = f"fb-{uuid.uuid4().hex[:6]}"
+
+    first = feedback_process(settings, instance)
+    try:
+        read_to_end(kafka_bootstrap, out, at_least=300, timeout=90, until_end=False)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+    assert len(read_to_end(kafka_bootstrap, out)) < len(ids), "killed after the end: proves nothing"
+    second = feedback_process(settings, instance)
+    try:
+        records = read_to_end(kafka_bootstrap, out, at_least=len(ids), timeout=120)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err.decode()[-2000:]
+    examples_out = [decode(FeedbackExample, m.value()) for m in records]
+    counts = Counter(e.draft_id for e in examples_out)
+    assert sorted(counts) == ids and max(counts.values()) == 1
+    lineage = {e.draft_id: e.lineage for e in examples_out}
+    assert lineage["f-00000"].topic == "decisions" and lineage["f-00000"].offset == 0
+    assert {e.verdict for e in examples_out} == {"edit", "approve", "reject"}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+@pytest.mark.parametrize("kind", ["labels", "preferences"])
+def test_export_both_kinds_and_formats_read_back_field_by_field(
+    settings: ServiceSettings,
+    topics: str,
+    producer_factory: Callable[..., Producer],
+    tmp_path: Path,
+    kind: str,
+    fmt: str,
+) -> None:
+    from feedback.examples import to_example
+    from hitl_schemas import Lineage
+
+    publisher = EventPublisher(producer_factory(), settings)
+    written = []
+    for i in range(12):
+        event = decision(i, ("edit", "approve", "reject")[i % 3])
+        example = to_example(
+            event, Lineage(topic="decisions", partition=0, offset=i), None, examples.T0
+        )
+        publisher.publish("retraining-feedback", event.draft_id, example)
+        written.append(example)
+    publisher.flush()
+    since = examples.T0 + timedelta(minutes=2)
+    wanted = [
+        e
+        for e in written
+        if e.decided_at >= since
+        and e.content_type == "customer_email"
+        and (kind == "labels" or e.verdict == "edit")
+    ]
+
+    output = tmp_path / f"out.{fmt}"
+    rows = read_examples(
+        settings, since=since, until=None, content_type="customer_email", progress=False
+    )
+    count = export(rows, output, kind=kind, fmt=fmt)  # type: ignore[arg-type]
+
+    if fmt == "jsonl":
+        back = [json.loads(line) for line in output.read_text().splitlines()]
+    else:
+        back = pq.read_table(output).to_pylist()
+    assert count == len(back) == len(wanted) > 0
+    for row, example in zip(back, wanted, strict=True):
+        assert row["draft_id"] == example.draft_id
+        if kind == "preferences":
+            assert (row["chosen"], row["rejected"]) == (example.final_text, example.draft.text)
+            assert example.draft.context.prompt in row["prompt"]
+        else:
+            assert (row["verdict"], row["is_error"], row["text"]) == (
+                example.verdict,
+                example.is_error,
+                example.draft.text,
+            )
+            assert row["confidence"] == example.score.confidence
+            signals = row["signals"] if fmt == "jsonl" else json.loads(row["signals"])
+            assert signals == {s.name: s.value for s in example.score.signals}
