@@ -163,3 +163,57 @@ def test_export_both_kinds_and_formats_read_back_field_by_field(
             assert row["confidence"] == example.score.confidence
             signals = row["signals"] if fmt == "jsonl" else json.loads(row["signals"])
             assert signals == {s.name: s.value for s in example.score.signals}
+
+
+def test_retraining_publishes_a_better_model_and_the_running_scorer_serves_it(
+    settings: ServiceSettings,
+    topics: str,
+    producer_factory: Callable[..., Producer],
+    monkeypatch: pytest.MonkeyPatch,
+    kafka_bootstrap: str,
+) -> None:
+    import threading
+
+    from feedback import retrain_cli
+    from scorer.app import bootstrap
+    from scorer.config import ScorerSettings
+    from testkit import wait_for
+
+    sys.path.insert(0, str(ROOT / "tests" / "unit" / "feedback"))
+    from test_training import world  # the synthetic world of the training unit tests
+
+    publisher = EventPublisher(producer_factory(), settings)
+    for example in world(3000, seed=11):
+        publisher.publish("retraining-feedback", example.draft_id, example)
+    publisher.flush()
+
+    scorer_settings = ScorerSettings(
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topics,
+        metrics_port=0,
+        policy_file=ROOT / "policy" / "default.yaml",
+        transactional_id=f"tx-{uuid.uuid4().hex[:6]}",
+        group_id=f"sc-{uuid.uuid4().hex[:6]}",
+        model_wait_seconds=5,
+    )
+    service = bootstrap(scorer_settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert service.models.current.version == "prior-1"
+        monkeypatch.setenv("HITL_KAFKA_BOOTSTRAP", kafka_bootstrap)
+        monkeypatch.setenv("HITL_TOPIC_PREFIX", topics)
+        monkeypatch.setenv("HITL_POLICY_FILE", str(ROOT / "policy" / "default.yaml"))
+        assert retrain_cli.main(["--publish"]) == 0
+        wait_for(
+            lambda: service.models.current.version.startswith("trained-"),
+            timeout=60,
+            what="the scorer to serve the retrained model",
+        )
+        [published] = read_to_end(kafka_bootstrap, f"{topics}scorer-models", at_least=1)
+        model = decode(examples.model_version().__class__, published.value())
+        assert model.evaluation["holdout_log_loss"] < model.evaluation["serving_log_loss"]
+    finally:
+        stop.set()
+        thread.join(30)

@@ -43,6 +43,10 @@ def main(argv: list[str]) -> int:
     try:
         if argv and argv[0] == "export":
             return _export(argv[1:])
+        if argv and argv[0] == "retrain":
+            from feedback.retrain_cli import main as retrain_main
+
+            return retrain_main(argv[1:])
         from feedback.app import bootstrap
         from feedback.config import load
 
