@@ -18,7 +18,7 @@ from prometheus_client import Counter
 from feedback.config import FeedbackSettings
 from feedback.examples import to_example
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
-from hitl_runtime.kafka import EventPublisher, make_consumer, make_producer
+from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.txn import TransactionalLoop
 from hitl_schemas import Decision, Lineage, topic
@@ -74,13 +74,8 @@ class FeedbackService:
 
 def bootstrap(settings: FeedbackSettings, *, policy: Policy | None = None) -> FeedbackService:
     producer = make_producer(settings, transactional_id=settings.effective_instance_id)
-    consumer = make_consumer(
-        settings,
-        group_id=settings.group_id,
-        **{
-            "partition.assignment.strategy": "range",
-            "group.instance.id": settings.effective_instance_id,
-        },
+    consumer = make_stage_consumer(
+        settings, group_id=settings.group_id, instance_id=settings.effective_instance_id
     )
     publisher = EventPublisher(producer, settings)
     dead_letters = DeadLetterPublisher(

@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, Message, Producer
 
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
 from hitl_runtime.follow import CompactedFollower
-from hitl_runtime.kafka import EventPublisher, make_consumer, make_producer
+from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
 from hitl_runtime.metrics import END_TO_END_SECONDS
 from hitl_runtime.policy import Policy
 from hitl_runtime.serde import EventValidationError, decode
@@ -69,13 +69,10 @@ def _transactional_producer(settings: RouterSettings, stage: str) -> Producer:
 
 
 def _stage_consumer(settings: RouterSettings, stage: str) -> Consumer:
-    return make_consumer(
+    return make_stage_consumer(
         settings,
         group_id=f"{settings.topic_prefix}{settings.app_id}-{stage}",
-        **{
-            "partition.assignment.strategy": "range",
-            "group.instance.id": f"{settings.effective_instance_id}-{stage}",
-        },
+        instance_id=f"{settings.effective_instance_id}-{stage}",
     )
 
 

@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, Message, Producer
 
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
 from hitl_runtime.follow import CompactedFollower
-from hitl_runtime.kafka import EventPublisher, make_consumer, make_producer
+from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
 from hitl_runtime.metrics import END_TO_END_SECONDS, PROCESSING_SECONDS
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.txn import TransactionalLoop
@@ -124,15 +124,8 @@ def bootstrap(
     producer = producer or make_producer(
         settings, transactional_id=settings.effective_transactional_id
     )
-    # Static membership under the replica's stable id: a replica that restarts (crash, rollout)
-    # takes its partitions back at once instead of waiting out the session timeout.
-    consumer = consumer or make_consumer(
-        settings,
-        group_id=settings.group_id,
-        **{
-            "partition.assignment.strategy": "range",
-            "group.instance.id": settings.effective_transactional_id,
-        },
+    consumer = consumer or make_stage_consumer(
+        settings, group_id=settings.group_id, instance_id=settings.effective_transactional_id
     )
     publisher = EventPublisher(producer, settings)
     dead_letters = DeadLetterPublisher(
