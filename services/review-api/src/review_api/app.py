@@ -19,12 +19,12 @@ from hitl_runtime.dlq import DeadLetterPublisher
 from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher, make_admin, make_consumer, make_producer
 from hitl_runtime.policy import Policy, load_policy
+from hitl_runtime.thresholds import LatestThresholds
 from hitl_schemas import topic
 from review_api import adapters
 from review_api.config import ReviewApiSettings
 from review_api.domain import Denied
 from review_api.notify import Notifier, SmtpTarget
-from review_api.readmodels import Thresholds
 from review_api.routes import admin, health, items, reports
 from review_api.store import create_schema, make_engine, sessions
 from review_api.tokens import JwtVerifier
@@ -111,7 +111,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.policy = policy or load_policy(settings.policy_file)
-    app.state.thresholds = Thresholds()
+    app.state.thresholds = LatestThresholds()
     app.state.jwt = (
         JwtVerifier(
             settings.oidc_jwks_url,

@@ -6,13 +6,10 @@ import statistics
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from confluent_kafka import Message
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hitl_runtime.serde import EventValidationError, decode
-from hitl_schemas import ThresholdState
 from review_api.db import Item, Review
 from review_api.domain import cohens_kappa
 
@@ -105,19 +102,3 @@ async def stats(session: AsyncSession, now: datetime, recent: int = 20_000) -> S
         two_approval_pairs=len(pairs),
         two_approval_kappa=cohens_kappa(pairs),
     )
-
-
-class Thresholds:
-    """The latest ThresholdState per content type, from following `router-thresholds`."""
-
-    def __init__(self) -> None:
-        self.current: dict[str, ThresholdState] = {}
-
-    def apply(self, msg: Message) -> None:
-        try:
-            state = decode(ThresholdState, msg.value())
-        except EventValidationError:
-            return
-        known = self.current.get(state.content_type)
-        if known is None or state.version >= known.version:
-            self.current[state.content_type] = state

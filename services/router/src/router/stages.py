@@ -24,9 +24,9 @@ from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
 from hitl_runtime.metrics import END_TO_END_SECONDS
 from hitl_runtime.policy import Policy
-from hitl_runtime.serde import EventValidationError, decode
+from hitl_runtime.thresholds import LatestThresholds
 from hitl_runtime.txn import TransactionalLoop
-from hitl_schemas import Decision, ErrorInfo, ScoredDraft, ThresholdState, topic
+from hitl_schemas import Decision, ErrorInfo, ScoredDraft, topic
 from router import metrics
 from router.config import RouterSettings
 from router.core import RouterConfig, TypeState, initial_state, route
@@ -34,30 +34,15 @@ from router.core import RouterConfig, TypeState, initial_state, route
 log = logging.getLogger(__name__)
 
 
-class Views:
-    """The latest ThresholdState per content type, as published on `router-thresholds`."""
-
-    def __init__(self) -> None:
-        self._states: dict[str, ThresholdState] = {}
-
-    def apply(self, msg: Message) -> None:
-        try:
-            state = decode(ThresholdState, msg.value())
-        except EventValidationError as exc:
-            log.warning(
-                "unreadable threshold record skipped", extra={"fields": {"reason": str(exc)}}
-            )
-            return
-        current = self._states.get(state.content_type)
-        if current is None or state.version >= current.version:
-            self._states[state.content_type] = state
+class Views(LatestThresholds):
+    """The thresholds published on `router-thresholds`, as routing state."""
 
     def state_for(self, content_type: str, policy: Policy) -> TypeState | None:
         ct = policy.for_type(content_type)
         if ct is None:
             return None
         state = initial_state(content_type, ct)
-        view = self._states.get(content_type)
+        view = self.current.get(content_type)
         if view is not None:
             state.threshold, state.mode, state.version = view.threshold, view.mode, view.version
             state.audit_boost_left = 1 if view.audit_boost else 0
