@@ -103,7 +103,7 @@ def run(items: int, reviewers: int) -> dict[str, Any]:
         "HITL_DATABASE_URL": url,
         "HITL_HTTP_PORT": str(port),
         "HITL_INGEST": "false",
-        "HITL_TOPIC_PREFIX": f"rvbench{uuid.uuid4().hex[:6]}.",
+        "HITL_TOPIC_PREFIX": prefix,
         "HITL_LOG_LEVEL": "WARNING",
         "HITL_POLICY_FILE": str(ROOT / "policy/default.yaml"),
     }
@@ -114,7 +114,11 @@ def run(items: int, reviewers: int) -> dict[str, Any]:
         round_trips, elapsed = asyncio.run(_work(base, keys))
     finally:
         server.terminate()
-        server.wait(30)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
     ordered = sorted(round_trips)
     return {
         "database": "postgresql",

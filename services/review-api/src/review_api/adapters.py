@@ -94,13 +94,14 @@ async def relay_once(
     if not rows:
         return 0
     delivered: list[int] = []
+    failures: dict[str, int] = {}
 
     def report(row_id: int) -> Callable[[KafkaError | None, Message], None]:
         def callback(err: KafkaError | None, _msg: Message) -> None:
             if err is None:
                 delivered.append(row_id)
             else:
-                log.warning("decision not delivered yet", extra={"fields": {"reason": err.str()}})
+                failures[err.str()] = failures.get(err.str(), 0) + 1
 
         return callback
 
@@ -116,6 +117,11 @@ async def relay_once(
         )
     while await asyncio.to_thread(producer.flush, 1.0):
         pass
+    if failures:  # one line per pass, not one per row: an outage must not flood the logs
+        log.warning(
+            "decisions not delivered yet; they stay in the outbox",
+            extra={"fields": {"undelivered": sum(failures.values()), "reasons": failures}},
+        )
     if delivered:
         async with sessions() as session, session.begin():
             await session.execute(

@@ -97,13 +97,19 @@ def create_app(
         finally:
             follower.stop()
             stop.set()
+            # Shutdown is bounded (Kubernetes kills us after its grace period anyway): a relay
+            # pass stuck on an unreachable broker is cancelled, and its rows stay in the outbox
+            # to be sent by the next start.
+            _, stuck = await asyncio.wait(tasks, timeout=5)
+            for task in stuck:
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            # Drain what was decided in the last moments; what cannot go now waits in the outbox.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    adapters.relay_once(app.state.sessions, relay_producer, settings), 15
-                )
-            await asyncio.to_thread(relay_producer.flush, 10)
+            if not stuck:  # a last pass, unless rows of a cancelled pass may still be in flight
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        adapters.relay_once(app.state.sessions, relay_producer, settings), 10
+                    )
+            await asyncio.to_thread(relay_producer.flush, 3)
             await engine.dispose()
 
     app = FastAPI(
