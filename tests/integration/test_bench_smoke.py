@@ -64,3 +64,23 @@ def test_review_benchmark_runs_and_writes_its_numbers(kafka_bootstrap: str, tmp_
     result = json.loads(out.read_text())["claim_and_decide"]
     assert result["round_trips"] == 40
     assert 0 < result["p50_ms"] <= result["p99_ms"]
+
+
+def test_broker_benchmark_runs_and_writes_its_numbers(kafka_bootstrap: str, tmp_path: Path) -> None:
+    from bench import broker_bench
+
+    out = tmp_path / "broker.json"
+    args = ["--records", "20000", "--record-size", "512", "--partitions", "3", "--json", str(out)]
+    assert broker_bench.main(args) == 0
+    result = json.loads(out.read_text())["ceiling"]
+    assert (result["records"], result["record_bytes"], result["partitions"]) == (20_000, 512, 3)
+    for key in (
+        "produce_records_per_second",
+        "produce_mb_per_second",
+        "produce_p99_ms",
+        "consume_records_per_second",
+        "consume_mb_per_second",
+    ):
+        assert result[key] > 0, key
+    assert result["produce_p50_ms"] <= result["produce_p99_ms"] <= result["produce_max_ms"]
+    assert result["tool"].startswith("kafka-tools ")

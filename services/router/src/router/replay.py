@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hitl_runtime.policy import Policy
+from hitl_schemas.events import Priority
 from router.core import (
     RouterConfig,
     TypeState,
@@ -29,6 +30,12 @@ class Record:
     content_type: str
     confidence: float
     defect: bool
+    # The hard rule the draft trips, from `router.core.hard_rule` over its signals; None when
+    # it trips none or the history has no signals.
+    tripped: tuple[str, str | None, Priority | None] | None = None
+
+# One point per this many drafts of a type on the escape-rate curve: bounded memory for any length.
+CURVE_EVERY = 500
 
 
 @dataclass
@@ -41,6 +48,8 @@ class TypeOutcome:
     certified_auto_approved: int = 0  # the same two, counted while a certificate held
     certified_escapes: int = 0
     thresholds: list[tuple[int, float]] = field(default_factory=list)  # (record index, threshold)
+    # (record index, auto-approved so far, escapes so far), every CURVE_EVERY drafts of the type
+    curve: list[tuple[int, int, int]] = field(default_factory=list)
 
     @property
     def review_rate(self) -> float:
@@ -85,6 +94,8 @@ def replay(
             )
         outcome = outcomes.setdefault(record.content_type, TypeOutcome())
         outcome.items += 1
+        if outcome.items % CURVE_EVERY == 0:
+            outcome.curve.append((index, outcome.auto_approved, outcome.escapes))
         ct = policy.for_type(record.content_type)
         if ct is None:
             outcome.reviewed += 1
@@ -92,7 +103,7 @@ def replay(
         state = states[record.content_type]
         if not outcome.thresholds or outcome.thresholds[-1][1] != state.threshold:
             outcome.thresholds.append((index, state.threshold))
-        choice = choose(record.draft_id, record.confidence, None, state, ct, config)
+        choice = choose(record.draft_id, record.confidence, record.tripped, state, ct, config)
         if choice.route == "auto_approved":
             outcome.auto_approved += 1
             outcome.escapes += int(record.defect)
@@ -104,6 +115,8 @@ def replay(
         audit = choice.reason == "audit"
         if audit:
             outcome.audits += 1
+        if choice.reason == "hard_rule":
+            continue  # as in `on_decision`: a verdict on a rule-caught draft is not evidence
         pending.append(
             (
                 index + delay,

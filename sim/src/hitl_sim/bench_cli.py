@@ -1,0 +1,143 @@
+"""`hitl-bench`: how would the router have done, compared with simple policies?
+
+    hitl-bench routing --scenario bench/scenarios/steady.yaml --json out.json [--plot out.png]
+    hitl-bench replay  --input history.jsonl --policy policy.yaml --json out.json [--plot out.png]
+
+`routing` simulates a scenario's drafts, scores them with the scorer's own code and replays them
+through the router's own policy code; `replay` does the same for a team's own history (one JSON
+object per line: draft_id, content_type, confidence, defect). Both print a table, write the same
+JSON shape and optionally plot each type's threshold and escape rate over the stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from hitl_runtime.policy import PolicyError, load_policy
+from hitl_sim import report
+from hitl_sim.compare import compare
+from hitl_sim.offline import HistoryError, history_records, open_history, scored_records
+from hitl_sim.scenario import ScenarioError, load_scenario
+from router.replay import Record
+
+ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_POLICY = ROOT / "policy" / "default.yaml"
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _counted(records: Iterable[Record], progress: Progress, task: Any) -> Iterator[Record]:
+    for n, record in enumerate(records, start=1):
+        if n % 1000 == 0:
+            progress.update(task, completed=n)
+        yield record
+
+
+def routing(args: argparse.Namespace, console: Console) -> int:
+    policy = load_policy(args.policy)
+    scenario = load_scenario(args.scenario, drafts=args.drafts)
+    scenario.check_against(policy)
+    with _progress(console) as progress:
+        task = progress.add_task(f"scoring and routing {scenario.name}", total=scenario.drafts)
+        result = compare(
+            _counted(scored_records(scenario, policy), progress, task), policy, delay=args.delay
+        )
+    doc = report.document(
+        result, scenario=scenario.name, seed=scenario.seed, decision_delay_items=args.delay
+    )
+    return _finish(doc, result, policy_targets(policy), args, console, title=scenario.name)
+
+
+def replay(args: argparse.Namespace, console: Console) -> int:
+    policy = load_policy(args.policy)
+    source = open_history(args.input)
+    size = args.input.stat().st_size
+    with source, _progress(console) as progress:
+        task = progress.add_task(f"replaying {args.input.name}", total=size)
+
+        def advancing() -> Iterator[Record]:
+            for n, record in enumerate(history_records(source, str(args.input)), start=1):
+                if n % 5000 == 0:
+                    progress.update(task, completed=source.tell())
+                yield record
+
+        result = compare(advancing(), policy, delay=args.delay)
+    doc = report.document(result, input=str(args.input), decision_delay_items=args.delay)
+    return _finish(doc, result, policy_targets(policy), args, console, title=args.input.name)
+
+
+def policy_targets(policy: Any) -> dict[str, float | None]:
+    return {name: ct.target_escape_rate for name, ct in policy.content_types.items()}
+
+
+def _finish(
+    doc: dict[str, Any],
+    result: Any,
+    targets: dict[str, float | None],
+    args: argparse.Namespace,
+    console: Console,
+    *,
+    title: str,
+) -> int:
+    report.print_table(doc, console)
+    report.write_json(doc, args.json)
+    console.print(f"wrote {args.json}")
+    if args.plot:
+        report.plot(result, targets, args.plot, title)
+        console.print(f"wrote {args.plot}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="hitl-bench", description=__doc__.split("\n")[0])
+    commands = top.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("routing", "simulate a scenario and compare routing policies on it"),
+        ("replay", "backtest routing policies on your own history (JSONL)"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        if name == "routing":
+            sub.add_argument("--scenario", type=Path, required=True, help="scenario YAML file")
+            sub.add_argument("--drafts", type=int, help="override the scenario's draft count")
+        else:
+            sub.add_argument("--input", type=Path, required=True, help="history JSONL file")
+        sub.add_argument("--policy", type=Path, default=DEFAULT_POLICY, help="policy YAML file")
+        sub.add_argument("--json", type=Path, required=True, help="where to write the results")
+        sub.add_argument("--plot", type=Path, help="where to write the PNG plot")
+        sub.add_argument(
+            "--delay",
+            type=int,
+            default=200,
+            help="drafts that pass before a reviewed draft's verdict reaches the policy",
+        )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console(stderr=False)
+    try:
+        return routing(args, console) if args.command == "routing" else replay(args, console)
+    except (ScenarioError, PolicyError, HistoryError) as exc:
+        Console(stderr=True).print(f"hitl-bench: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
