@@ -4,7 +4,7 @@ UV ?= uv
 PYTEST := $(UV) run --locked pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench
+.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing demo
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -51,9 +51,24 @@ clean: ## stop the broker and remove local state (.local/)
 	-deploy/local/kafka.sh stop
 	rm -rf .local
 
-bench: ## benchmarks against the local broker; numbers to stdout and bench-results/*.json
+demo: ## everything running, live: broker, the four services, simulator, reviewer bots, dashboard
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
+	$(UV) sync --locked --all-packages --quiet
+	$(UV) run --locked hitl-sim demo $(DEMO_ARGS)
+
+SCENARIOS := steady drift overconfident cold-start
+
+bench: bench-routing ## all benchmarks (~12 min): numbers on stdout, JSON and plots in bench/results/
 	deploy/local/kafka.sh start
+	$(UV) run --locked python -m bench.pipeline_bench
 	$(UV) run --locked python -m bench.scorer_bench
 	$(UV) run --locked python -m bench.router_bench
 	deploy/local/postgres.sh start
 	$(UV) run --locked python -m bench.review_bench
+	$(UV) run --locked python -m bench.summary
+
+bench-routing: ## routing quality only: every shipped scenario through hitl-bench routing
+	for s in $(SCENARIOS); do \
+	  $(UV) run --locked hitl-bench routing --scenario bench/scenarios/$$s.yaml \
+	    --json bench/results/routing-$$s.json --plot bench/results/routing-$$s.png || exit 1; \
+	done

@@ -1,1 +1,1 @@
-"""Benchmarks: commands that print numbers and write JSON to bench-results/."""
+"""Benchmarks: commands that print numbers and write JSON to bench/results/."""

@@ -2,7 +2,7 @@
 
 The ceiling that no pipeline through this broker on this machine can beat.
 
-    uv run python -m bench.broker_bench [--records 500000] [--json bench-results/broker.json]
+    uv run python -m bench.broker_bench [--records 500000] [--json bench/results/broker.json]
 
 Runs org.apache.kafka.tools.ProducerPerformance (acks=all, unthrottled) then ConsumerPerformance
 on a fresh topic, from the jars deploy/local/kafka.sh resolves (deploy/local/pom.xml pulls in
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=500_000)
     parser.add_argument("--record-size", type=int, default=1024)
     parser.add_argument("--partitions", type=int, default=6)
-    parser.add_argument("--json", default=str(ROOT / "bench-results" / "broker.json"))
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "broker.json"))
     args = parser.parse_args(argv)
     bootstrap = os.environ.get("HITL_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     result = broker_ceiling(

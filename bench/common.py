@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from hitl_sim.procs import free_port
+
+__all__ = ["free_port", "wait_until_healthy", "write_result"]
 
 
 def write_result(name: str, sections: dict[str, Any], path: str) -> None:
@@ -21,12 +24,6 @@ def write_result(name: str, sections: dict[str, Any], path: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     sys.stdout.write(text)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_healthy(url: str, timeout: float = 60.0) -> None:

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--reviewers", type=int, default=50)
-    parser.add_argument("--json", default=str(ROOT / "bench-results" / "review_api.json"))
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "review_api.json"))
     args = parser.parse_args(argv)
     write_result("review-api", {"claim_and_decide": run(args.items, args.reviewers)}, args.json)
     return 0

@@ -1,7 +1,7 @@
 """Router benchmark: routing throughput and added latency through the real broker, and the
 speed of the offline policy replay.
 
-    uv run python -m bench.router_bench [--drafts 20000] [--json bench-results/router.json]
+    uv run python -m bench.router_bench [--drafts 20000] [--json bench/results/router.json]
 
 Throughput: a backlog of scored drafts on `scored`, one RouteStage (the router's exactly-once
 routing loop), wall time until the last routed draft is committed. Latency: drafts published
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-drafts", type=int, default=1_000)
     parser.add_argument("--latency-rate", type=float, default=200.0)
     parser.add_argument("--replay-records", type=int, default=200_000)
-    parser.add_argument("--json", default=str(ROOT / "bench-results" / "router.json"))
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "router.json"))
     args = parser.parse_args(argv)
     bootstrap = os.environ.get("HITL_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     write_result(

@@ -1,6 +1,6 @@
 """Scorer benchmark: per-signal time on ~1 KB drafts, and drafts/s through the real broker.
 
-    uv run python -m bench.scorer_bench [--drafts 20000] [--json bench-results/scorer.json]
+    uv run python -m bench.scorer_bench [--drafts 20000] [--json bench/results/scorer.json]
 
 Needs a broker (HITL_KAFKA_BOOTSTRAP, else 127.0.0.1:9092; `make kafka-up`).
 """
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--drafts", type=int, default=20_000)
     parser.add_argument("--offline-drafts", type=int, default=5_000)
-    parser.add_argument("--json", default=str(ROOT / "bench-results" / "scorer.json"))
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "scorer.json"))
     args = parser.parse_args(argv)
     bootstrap_servers = os.environ.get("HITL_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 

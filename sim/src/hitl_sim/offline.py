@@ -4,7 +4,7 @@ or a team's own history file."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -70,7 +70,7 @@ class HistoryError(ValueError):
     """A history line that cannot be replayed; names the line and the fix."""
 
 
-def history_records(source: IO[bytes], name: str = "history") -> Iterator[Record]:
+def history_records(source: Iterable[bytes], name: str = "history") -> Iterator[Record]:
     """Streams the file: memory stays bounded for any number of lines. Blank lines are skipped;
     a malformed line stops the run naming its line number, since a silently thinned history
     would give a wrong backtest."""

@@ -53,7 +53,12 @@ class Drift(Strict):
 
 class Reviewers(Strict):
     count: int = Field(default=10, ge=1, le=500)
-    accuracy: float = Field(default=0.97, ge=0.5, le=1)
+    accuracy: float = Field(
+        default=0.97, ge=0.5, le=1, description="share of defective drafts a reviewer catches"
+    )
+    false_reject_rate: float = Field(
+        default=0.003, ge=0, le=0.5, description="share of clean drafts a reviewer rejects"
+    )
     seconds_per_item: tuple[float, float] = (22.0, 37.0)
     unsure_rate: float = Field(default=0.02, ge=0, le=1, description="share escalated as unsure")
 

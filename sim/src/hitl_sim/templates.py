@@ -28,6 +28,14 @@ CLAUSES = {
     "12.3": "neither party is liable for delays caused by events beyond its reasonable control",
 }
 
+# One plausible misquotation per clause: a word that changes what the clause obliges.
+MISQUOTES = {
+    "7.2": ("by giving written notice", "by giving notice"),
+    "9.1": ("shall not exceed", "may exceed"),
+    "11.4": ("each party shall", "the Supplier shall"),
+    "12.3": ("neither party is liable", "the Supplier is not liable"),
+}
+
 
 @dataclass(frozen=True)
 class Facts:
@@ -129,7 +137,7 @@ def refund_offer(f: Facts, rng: random.Random) -> Written:
 
 
 def legal_clause(f: Facts, rng: random.Random) -> Written:
-    party = rng.choice(["the Customer", "the Supplier"])
+    party = rng.choice(["The Customer", "The Supplier"])
     text = (
         f"Termination for convenience. {party} may end the services on {f.days} days' notice. "
         f'As clause {f.clause} of the Master Agreement states, "{CLAUSES[f.clause]}". '
@@ -185,9 +193,8 @@ def misquoted_clause(w: Written, f: Facts, rng: random.Random) -> str:
         if rng.random() < 0.5:
             other = rng.choice([c for c in CLAUSES if c != f.clause])
             return _replace_once(w.text, f"clause {f.clause}", f"clause {other}")
-        quote = CLAUSES[f.clause]
-        return _replace_once(w.text, quote, quote.replace("the other party", "the Supplier", 1)
-                             .replace("shall", "may", 1).replace("each", "either", 1))  # fmt: skip
+        old, new = MISQUOTES[f.clause]
+        return _replace_once(w.text, old, new)
     return _replace_once(w.text, f"section {f.section}", "section 8.4")
 
 

@@ -20,7 +20,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-Session = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the transaction commits before the response is sent, so a 2xx means
+# committed and the client's next request reads its own write (FastAPI's default runs the
+# exit code after the response).
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def get_settings(request: Request) -> ReviewApiSettings:

@@ -1,0 +1,131 @@
+"""One short table of every benchmark's headline numbers, from bench/results/*.json.
+
+    uv run python -m bench.summary [--results bench/results]
+
+Printed at the end of `make bench`; also written as bench/results/summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(folder: Path, name: str) -> dict[str, Any] | None:
+    path = folder / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def routing_rows(folder: Path) -> list[dict[str, Any]]:
+    rows = []
+    for path in sorted(folder.glob("routing-*.json")):
+        doc = json.loads(path.read_text())
+        policies = doc["policies"]
+        ours, static, oracle = (
+            policies["adaptive"],
+            policies["static-0.85"],
+            policies["oracle-static"],
+        )
+        rows.append(
+            {
+                "scenario": doc["scenario"],
+                "drafts": doc["drafts"],
+                "adaptive_review_rate": ours["review_rate"],
+                "adaptive_within_target": ours["all_within_target"],
+                "static_0.85_review_rate": static["review_rate"],
+                "static_0.85_within_target": static["all_within_target"],
+                "oracle_static_review_rate": oracle["review_rate"],
+                "saved_vs_static_0.85": doc.get("adaptive_reviews_saved_vs_static_0.85"),
+            }
+        )
+    return rows
+
+
+def headline(folder: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {"routing": routing_rows(folder)}
+    if pipeline := _load(folder, "pipeline"):
+        fixed, sat = pipeline["fixed_rate"], pipeline["saturation"]
+        out["pipeline"] = {
+            "offered_rate": fixed["offered_rate"],
+            "p50_ms": fixed["p50_ms"],
+            "p95_ms": fixed["p95_ms"],
+            "p99_ms": fixed["p99_ms"],
+            "saturation_drafts_per_second": sat["drafts_per_second"],
+            "broker_produce_ceiling_per_second": pipeline["broker_ceiling"][
+                "produce_records_per_second"
+            ],
+            "ratio_to_ceiling": pipeline["ratio_to_broker_produce_ceiling"],
+        }
+    if scorer := _load(folder, "scorer"):
+        out["scorer_drafts_per_second"] = scorer["through_broker"]["drafts_per_second"]
+    if router := _load(folder, "router"):
+        out["router_drafts_per_second"] = router["throughput"]["drafts_per_second"]
+    if review := _load(folder, "review_api"):
+        claim = review["claim_and_decide"]
+        out["review_api"] = {k: claim[k] for k in ("round_trips_per_second", "p50_ms", "p99_ms")}
+    return out
+
+
+def show(summary: dict[str, Any], console: Console) -> None:
+    table = Table(title="routing quality (review rate; * = some type over its escape target)")
+    for column in ("scenario", "drafts", "adaptive", "static-0.85", "oracle-static",
+                   "saved vs static-0.85"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for row in summary["routing"]:
+        mark = {True: "", False: " *"}
+        table.add_row(
+            row["scenario"],
+            str(row["drafts"]),
+            f"{row['adaptive_review_rate']:.1%}{mark[row['adaptive_within_target']]}",
+            f"{row['static_0.85_review_rate']:.1%}{mark[row['static_0.85_within_target']]}",
+            f"{row['oracle_static_review_rate']:.1%}",
+            "-" if row["saved_vs_static_0.85"] is None else f"{row['saved_vs_static_0.85']:.0%}",
+        )
+    console.print(table)
+    numbers = Table(title="speed")
+    numbers.add_column("measure")
+    numbers.add_column("value", justify="right")
+    if p := summary.get("pipeline"):
+        numbers.add_row(
+            f"pipeline latency at {p['offered_rate']:.0f} drafts/s (p50 / p95 / p99)",
+            f"{p['p50_ms']:.0f} / {p['p95_ms']:.0f} / {p['p99_ms']:.0f} ms",
+        )
+        numbers.add_row("pipeline saturation", f"{p['saturation_drafts_per_second']} drafts/s")
+        numbers.add_row(
+            "broker produce ceiling (ratio)",
+            f"{p['broker_produce_ceiling_per_second']:.0f} rec/s ({p['ratio_to_ceiling']:.1%})",
+        )
+    alone = {
+        "scorer_drafts_per_second": "scorer alone, through the broker",
+        "router_drafts_per_second": "router alone, through the broker",
+    }
+    for key, label in alone.items():
+        if key in summary:
+            numbers.add_row(label, f"{summary[key]} drafts/s")
+    if r := summary.get("review_api"):
+        numbers.add_row(
+            "review-api claim+decide (p50 / p99)",
+            f"{r['round_trips_per_second']}/s ({r['p50_ms']:.0f} / {r['p99_ms']:.0f} ms)",
+        )
+    console.print(numbers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    summary = headline(args.results)
+    show(summary, Console())
+    (args.results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
