@@ -34,6 +34,7 @@ class Record:
     # it trips none or the history has no signals.
     tripped: tuple[str, str | None, Priority | None] | None = None
 
+
 # One point per this many drafts of a type on the escape-rate curve: bounded memory for any length.
 CURVE_EVERY = 500
 
