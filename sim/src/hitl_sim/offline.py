@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from hitl_runtime.policy import Policy
 from hitl_sim.scenario import Scenario
@@ -62,7 +62,8 @@ class HistoryLine(BaseModel):
     draft_id: str = Field(min_length=1)
     content_type: str = Field(min_length=1)
     confidence: float = Field(ge=0, le=1)
-    defect: bool
+    # `is_error` too, so the rows of `feedback export --kind labels` replay as they are.
+    defect: bool = Field(validation_alias=AliasChoices("defect", "is_error"))
     created_at: str | None = None
 
 

@@ -63,10 +63,12 @@ def print_table(doc: dict[str, Any], console: Console | None = None) -> None:
                 f"{row.get('final_threshold', float('nan')):.2f}",
             )
         console.print(per_type)
-    if "adaptive_reviews_saved_vs_static_0.85" in doc:
+    saved = doc.get("adaptive_reviews_saved_vs_static_0.85")
+    if saved is not None:
+        static_ok = doc["policies"]["static-0.85"]["all_within_target"]
         console.print(
-            f"adaptive reviews {doc['adaptive_reviews_saved_vs_static_0.85']:.0%} fewer drafts "
-            "than static-0.85"
+            f"adaptive reviews {abs(saved):.0%} {'fewer' if saved >= 0 else 'more'} drafts than "
+            f"static-0.85, which keeps {'every' if static_ok else 'NOT every'} type within target"
         )
 
 

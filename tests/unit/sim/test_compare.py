@@ -152,3 +152,25 @@ def test_the_history_is_read_lazily() -> None:
 def test_a_missing_history_file_is_a_clear_error(tmp_path: Path) -> None:
     assert bench_cli.main(["replay", "--input", str(tmp_path / "nope.jsonl"), "--json",
                            str(tmp_path / "o.json")]) == 2  # fmt: skip
+
+
+def test_rows_of_the_feedback_label_export_replay_as_they_are() -> None:
+    row = {"draft_id": "a", "tenant": "acme", "content_type": "chat_reply", "confidence": 0.9,
+           "is_error": True, "verdict": "reject", "text": "..."}  # fmt: skip
+    (record,) = history_records([json.dumps(row).encode()])
+    assert (record.draft_id, record.content_type, record.defect) == ("a", "chat_reply", True)
+
+
+def test_routing_scores_a_scenario_with_the_real_scorer_and_compares(tmp_path: Path) -> None:
+    out = tmp_path / "steady.json"
+    scenario = ROOT / "bench" / "scenarios" / "steady.yaml"
+    code = bench_cli.main(
+        ["routing", "--scenario", str(scenario), "--drafts", "1500", "--json", str(out)]
+    )
+    assert code == 0
+    doc = json.loads(out.read_text())
+    assert (doc["scenario"], doc["drafts"], doc["seed"]) == ("steady", 1500, 7)
+    static = doc["policies"]["static-0.85"]["per_content_type"]
+    assert set(static) == {"customer_email", "chat_reply", "refund_offer", "legal_clause"}
+    # legal_clause is high-risk: the adaptive policy reviews every one until it certifies.
+    assert doc["policies"]["adaptive"]["per_content_type"]["legal_clause"]["review_rate"] == 1.0
