@@ -1,10 +1,10 @@
 """Pipeline benchmark: drafts -> scorer -> router -> routed records, through the real broker.
 
-    uv run python -m bench.pipeline_bench [--rate 1000] [--seconds 30] [--backlog 30000]
+    uv run python -m bench.pipeline_bench [--rates 300,1000] [--seconds 20] [--backlog 30000]
 
 Runs the real services (scorer and router as `python -m` processes, as deployed) on fresh topics,
 feeds them the simulator's drafts and reads `auto-approved` + `needs-review` with read_committed:
-1. fixed offered rate: drafts are stamped `created_at` when sent; latency = from that to the
+1. fixed offered rates: drafts are stamped `created_at` when sent; latency = from that to the
    routed record's arrival (p50/p95/p99);
 2. saturation: a backlog published as fast as the producer goes; sustained drafts/s = backlog /
    time from the first send to the last routed record;
@@ -75,7 +75,7 @@ class Pipeline:
             "HITL_KAFKA_BOOTSTRAP": bootstrap,
             "HITL_TOPIC_PREFIX": self.settings.topic_prefix,
             "HITL_POLICY_FILE": str(ROOT / "policy" / "default.yaml"),
-            "HITL_LOG_LEVEL": "WARNING",
+            "HITL_LOG_LEVEL": os.environ.get("HITL_LOG_LEVEL", "WARNING"),
         }
         for n in range(scorers):
             own = {"HITL_METRICS_PORT": str(free_port()), "HITL_INSTANCE_ID": f"pb-scorer-{n}"}
@@ -170,14 +170,17 @@ def saturation(pipeline: Pipeline, drafts: list[Draft]) -> dict[str, Any]:
     }
 
 
-def run(bootstrap: str, *, rate: float, seconds: float, backlog: int, scorers: int,
+def run(bootstrap: str, *, rates: list[float], seconds: float, backlog: int, scorers: int,
         ceiling_records: int) -> dict[str, Any]:  # fmt: skip
-    drafts = _drafts(int(rate * seconds) + backlog)
+    drafts = iter(_drafts(int(sum(rates) * seconds) + backlog))
     pipeline = Pipeline(bootstrap, scorers)
     try:
         pipeline.warm_up()
-        steady = fixed_rate(pipeline, drafts[: int(rate * seconds)], rate)
-        saturated = saturation(pipeline, drafts[int(rate * seconds) :])
+        steady = [
+            fixed_rate(pipeline, [next(drafts) for _ in range(int(rate * seconds))], rate)
+            for rate in rates
+        ]
+        saturated = saturation(pipeline, list(drafts))
     finally:
         pipeline.close()
     ceiling = broker_ceiling(bootstrap, records=ceiling_records, record_size=1024,
@@ -197,15 +200,20 @@ def run(bootstrap: str, *, rate: float, seconds: float, backlog: int, scorers: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", type=float, default=1000.0, help="offered drafts/s")
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of the fixed-rate run")
+    parser.add_argument(
+        "--rates",
+        default="300,1000",
+        help="offered drafts/s of the fixed-rate runs, comma-separated",
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each fixed-rate run")
     parser.add_argument("--backlog", type=int, default=30_000, help="drafts for saturation")
     parser.add_argument("--scorers", type=int, default=1, help="scorer processes")
     parser.add_argument("--ceiling-records", type=int, default=300_000)
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "pipeline.json"))
     args = parser.parse_args(argv)
     bootstrap = os.environ.get("HITL_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    result = run(bootstrap, rate=args.rate, seconds=args.seconds, backlog=args.backlog,
+    rates = [float(r) for r in args.rates.split(",")]
+    result = run(bootstrap, rates=rates, seconds=args.seconds, backlog=args.backlog,
                  scorers=args.scorers, ceiling_records=args.ceiling_records)  # fmt: skip
     write_result("pipeline", result, args.json)
     return 0

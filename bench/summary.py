@@ -51,12 +51,12 @@ def routing_rows(folder: Path) -> list[dict[str, Any]]:
 def headline(folder: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"routing": routing_rows(folder)}
     if pipeline := _load(folder, "pipeline"):
-        fixed, sat = pipeline["fixed_rate"], pipeline["saturation"]
+        sat = pipeline["saturation"]
         out["pipeline"] = {
-            "offered_rate": fixed["offered_rate"],
-            "p50_ms": fixed["p50_ms"],
-            "p95_ms": fixed["p95_ms"],
-            "p99_ms": fixed["p99_ms"],
+            "fixed_rate": [
+                {k: run[k] for k in ("offered_rate", "p50_ms", "p95_ms", "p99_ms")}
+                for run in pipeline["fixed_rate"]
+            ],
             "saturation_drafts_per_second": sat["drafts_per_second"],
             "broker_produce_ceiling_per_second": pipeline["broker_ceiling"][
                 "produce_records_per_second"
@@ -93,10 +93,11 @@ def show(summary: dict[str, Any], console: Console) -> None:
     numbers.add_column("measure")
     numbers.add_column("value", justify="right")
     if p := summary.get("pipeline"):
-        numbers.add_row(
-            f"pipeline latency at {p['offered_rate']:.0f} drafts/s (p50 / p95 / p99)",
-            f"{p['p50_ms']:.0f} / {p['p95_ms']:.0f} / {p['p99_ms']:.0f} ms",
-        )
+        for run in p["fixed_rate"]:
+            numbers.add_row(
+                f"pipeline latency at {run['offered_rate']:.0f} drafts/s (p50 / p95 / p99)",
+                f"{run['p50_ms']:.0f} / {run['p95_ms']:.0f} / {run['p99_ms']:.0f} ms",
+            )
         numbers.add_row("pipeline saturation", f"{p['saturation_drafts_per_second']} drafts/s")
         numbers.add_row(
             "broker produce ceiling (ratio)",

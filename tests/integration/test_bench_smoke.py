@@ -84,3 +84,19 @@ def test_broker_benchmark_runs_and_writes_its_numbers(kafka_bootstrap: str, tmp_
         assert result[key] > 0, key
     assert result["produce_p50_ms"] <= result["produce_p99_ms"] <= result["produce_max_ms"]
     assert result["tool"].startswith("kafka-tools ")
+
+
+def test_pipeline_benchmark_runs_the_services_and_writes_its_numbers(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    from bench import pipeline_bench
+
+    out = tmp_path / "pipeline.json"
+    args = ["--rates", "100", "--seconds", "3", "--backlog", "500", "--ceiling-records", "10000"]
+    assert pipeline_bench.main([*args, "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    (steady,) = result["fixed_rate"]
+    assert steady["routed"] == steady["drafts"] == 300
+    assert 0 < steady["p50_ms"] <= steady["p99_ms"]
+    assert result["saturation"]["routed"] == 500
+    assert result["ratio_to_broker_produce_ceiling"] > 0

@@ -174,13 +174,12 @@ def test_retraining_publishes_a_better_model_and_the_running_scorer_serves_it(
 ) -> None:
     import threading
 
+    from unit.feedback.world import world  # the synthetic world of the training unit tests
+
     from feedback import retrain_cli
     from scorer.app import bootstrap
     from scorer.config import ScorerSettings
     from testkit import wait_for
-
-    sys.path.insert(0, str(ROOT / "tests" / "unit" / "feedback"))
-    from test_training import world  # the synthetic world of the training unit tests
 
     publisher = EventPublisher(producer_factory(), settings)
     for example in world(3000, seed=11):
@@ -217,3 +216,77 @@ def test_retraining_publishes_a_better_model_and_the_running_scorer_serves_it(
     finally:
         stop.set()
         thread.join(30)
+
+
+def test_the_running_service_retrains_on_its_own_and_publishes_a_better_model(
+    settings: ServiceSettings,
+    topics: str,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+) -> None:
+    import threading
+
+    from prometheus_client import REGISTRY
+    from unit.feedback.world import world
+
+    from feedback.app import bootstrap
+    from feedback.config import FeedbackSettings
+    from hitl_schemas import ModelVersion
+    from testkit import wait_for
+
+    def published_runs() -> float:
+        sample = REGISTRY.get_sample_value
+        return sample("hitl_feedback_retrain_runs_total", {"outcome": "published"}) or 0.0
+
+    publisher = EventPublisher(producer_factory(), settings)
+    for i, example in enumerate(world(1800, seed=13)):
+        event = examples.decision(
+            decision_id=f"dec-{i}",
+            draft_id=example.draft_id,
+            draft=example.draft.model_copy(update={"draft_id": example.draft_id}),
+            content_type=example.content_type,
+            verdict=example.verdict,
+            final_text=example.draft.text if example.verdict == "approve" else None,
+            reason_codes=[] if example.verdict == "approve" else ["other"],
+            score=example.score,
+            decided_at=example.decided_at,
+        )
+        publisher.publish("decisions", event.draft_id, event)
+    publisher.flush()
+    before = published_runs()
+
+    instance = f"fb-{uuid.uuid4().hex[:6]}"
+    service = bootstrap(
+        FeedbackSettings(
+            kafka_bootstrap=kafka_bootstrap,
+            topic_prefix=topics,
+            metrics_port=0,
+            policy_file=ROOT / "policy" / "default.yaml",
+            instance_id=instance,
+            group_id=instance,
+            batch_size=300,
+            retrain_every_examples=1500,  # small N: one run once 1500 examples are committed
+            retrain_every_seconds=3600,
+            retrain_min_examples=1000,
+            retrain_window_examples=5000,
+        )
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        [record] = read_to_end(kafka_bootstrap, f"{topics}scorer-models", at_least=1, timeout=180)
+        model = decode(ModelVersion, record.value())
+        assert model.version.startswith("trained-")
+        # The older 80 % of what was committed when the run read the topic (1500 to 1800).
+        assert 1200 <= model.trained_on_examples <= 1440
+        evaluation = model.evaluation
+        assert evaluation["holdout_log_loss"] < evaluation["serving_log_loss"]
+        assert "holdout_review_rate_at_target.customer_email" in evaluation
+        assert "serving_review_rate_at_target.customer_email" in evaluation
+        assert "text_ngrams" in model.feature_names
+        wait_for(lambda: published_runs() == before + 1, timeout=30, what="the run counted")
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive()

@@ -1,62 +1,28 @@
 from __future__ import annotations
 
-import math
 import random
-from datetime import timedelta
 
 import pytest
+from unit.feedback.world import TARGETS, TRUE_INTERCEPT, TRUE_WEIGHTS, rows, world
 
-from feedback.training import evaluate, expected_calibration_error, retrain
-from hitl_schemas import FeedbackExample, Signal, examples
+from feedback.evaluation import expected_calibration_error
+from feedback.training import design_matrix, evaluate, newest, retrain, to_row
+from scorer.features import FEATURES, NGRAM_BUCKETS, ngram_vector
 from scorer.model import load_model, model_version, prior
-
-# The world: drafts go wrong mostly through ungrounded facts and bad form; the producer's own
-# confidence helps a little. The hand-set prior knows the direction but not the sizes.
-TRUE_WEIGHTS = {"grounding": -6.0, "form": -4.0, "producer_logit": 0.3, "pii": -1.0}
-TRUE_INTERCEPT = 2.5
-
-
-def world(n: int, seed: int) -> list[FeedbackExample]:
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        values = {
-            "grounding": rng.random() ** 3,
-            "form": rng.random() ** 4,
-            "pii": float(rng.random() < 0.05),
-        }
-        confidence = rng.uniform(0.6, 0.99)
-        z = TRUE_INTERCEPT + TRUE_WEIGHTS["producer_logit"] * math.log(
-            confidence / (1 - confidence)
-        )
-        z += sum(TRUE_WEIGHTS[k] * v for k, v in values.items())
-        approved = rng.random() < 1 / (1 + math.exp(-z))
-        signals = [Signal(name=k, value=v) for k, v in values.items()] + [
-            Signal(name="producer_confidence", value=confidence, details={"source": "reported"}),
-            Signal(name="toxicity", value=0.0),
-            Signal(name="tone", value=0.0),
-            Signal(name="commitments", value=0.0),
-        ]
-        out.append(
-            examples.feedback_example(
-                draft_id=f"w-{i}",
-                verdict="approve" if approved else "reject",
-                final_text=None,
-                is_error=not approved,
-                score=examples.score(signals=signals, confidence=0.5),
-                decided_at=examples.T0 + timedelta(minutes=i),
-            )
-        )
-    return out
 
 
 def test_a_retrained_model_beats_the_prior_on_the_newest_slice() -> None:
-    result = retrain(world(3000, seed=1), load_model(prior()))
-    assert result is not None and result.better
+    result = retrain(rows(world(3000, seed=1)), load_model(prior()), TARGETS)
+    assert result is not None and result.better, result and result.refusals
     assert result.candidate_eval.log_loss < result.serving_eval.log_loss
     assert (result.candidate_eval.auc or 0) >= (result.serving_eval.auc or 0)
     assert result.candidate_eval.ece < result.serving_eval.ece
-    assert result.candidate.evaluation["holdout_auc"] == pytest.approx(result.candidate_eval.auc)
+    evaluation = result.candidate.evaluation
+    assert evaluation["holdout_auc"] == pytest.approx(result.candidate_eval.auc)
+    assert evaluation["holdout_review_rate_at_target.customer_email"] <= (
+        evaluation["serving_review_rate_at_target.customer_email"] + 0.02
+    )
+    assert evaluation["holdout_examples.customer_email"] == 600
     load_model(result.candidate)  # the artifact passes the scorer's own validation
 
 
@@ -64,12 +30,44 @@ def test_a_model_no_better_than_the_serving_one_is_not_published() -> None:
     truth = load_model(
         model_version(version="truth", weights=TRUE_WEIGHTS, intercept=TRUE_INTERCEPT)
     )
-    result = retrain(world(3000, seed=2), truth)
+    result = retrain(rows(world(3000, seed=2)), truth, TARGETS)
     assert result is not None and not result.better
+    assert any("log-loss" in reason for reason in result.refusals)
+
+
+def test_text_ngrams_are_learned_where_the_signals_see_nothing() -> None:
+    result = retrain(rows(world(3000, seed=6, self_talk=0.3)), load_model(prior()), TARGETS)
+    assert result is not None and result.better
+    model = load_model(result.candidate)
+    assert model.reads_text
+    [talking] = rows(world(1, seed=7, self_talk=1.0))
+    [plain] = rows(world(1, seed=7))
+    assert model.predict(talking.feature_map(), "customer_email", talking.ngrams()) < 0.3
+    assert model.predict(plain.feature_map(), "customer_email", plain.ngrams()) > 0.5
 
 
 def test_too_little_data_trains_nothing() -> None:
-    assert retrain(world(50, seed=3), load_model(prior())) is None
+    assert retrain(rows(world(50, seed=3)), load_model(prior()), TARGETS) is None
+
+
+def test_the_window_keeps_the_newest_rows_oldest_first() -> None:
+    shuffled = world(500, seed=8)
+    random.Random(8).shuffle(shuffled)
+    kept = newest(iter(shuffled), 100)
+    assert [r.decided_at for r in kept] == sorted(e.decided_at for e in shuffled)[-100:]
+
+
+def test_a_row_keeps_the_scorers_features_and_ngrams() -> None:
+    [example] = world(1, seed=9, self_talk=1.0)
+    row = to_row(example)
+    assert row.ngrams() == pytest.approx(ngram_vector(example.draft.text), abs=1e-6)
+    assert (
+        row.feature_map()["grounding"]
+        == {s.name: s.value for s in example.score.signals}["grounding"]
+    )
+    matrix = design_matrix([row, row], ["chat_reply", "customer_email"])
+    assert matrix.shape == (2, len(FEATURES) + 2 + NGRAM_BUCKETS)
+    assert matrix[0, len(FEATURES) + 1] == 1.0  # the customer_email offset column
 
 
 def test_calibration_error_of_a_perfectly_calibrated_predictor_is_small() -> None:
@@ -82,4 +80,6 @@ def test_calibration_error_of_a_perfectly_calibrated_predictor_is_small() -> Non
 
 def test_evaluate_reports_auc_only_with_both_classes() -> None:
     clean = [e for e in world(400, seed=5) if not e.is_error][:50]
-    assert evaluate(load_model(prior()), clean).auc is None
+    evaluation = evaluate(load_model(prior()), rows(clean), TARGETS)
+    assert evaluation.auc is None
+    assert evaluation.by_type["customer_email"].review_rate == 0.0  # no errors: review nothing

@@ -111,6 +111,12 @@ class ServiceSettings(BaseSettings):
                 )
         return self
 
+    def scoped(self, name: str) -> str:
+        """A consumer group or transactional id under the topic prefix. Both are cluster-wide:
+        two deployments sharing a cluster under different prefixes must not share (or fence)
+        each other's groups and producers."""
+        return f"{self.topic_prefix}{name}"
+
     @property
     def limits(self) -> Limits:
         return Limits(

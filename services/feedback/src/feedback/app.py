@@ -3,31 +3,32 @@
 `decisions` -> `retraining-feedback` in Kafka transactions (the shared TransactionalLoop), with
 the decision's topic, partition and offset as lineage; bad records go to `decisions.dlq`.
 Decisions with no human verdict (SLA fallbacks) are not training data and are skipped.
+Committed examples are counted for the automatic retraining trigger (`feedback.trigger`), which
+trains on its own thread.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from confluent_kafka import Consumer, Message, Producer
-from prometheus_client import Counter
 
 from feedback.config import FeedbackSettings
 from feedback.examples import to_example
+from feedback.metrics import EXAMPLES, observe_serving
+from feedback.retraining import run_once, serving_model, targets_of
+from feedback.trigger import RetrainWorker
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
 from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.txn import TransactionalLoop
 from hitl_schemas import Decision, Lineage, topic
 
-EXAMPLES = Counter(
-    "hitl_feedback_examples_total",
-    "FeedbackExamples emitted, by content type and verdict.",
-    ["content_type", "verdict"],
-)
+STOP_TRAINING_WAIT = 5.0  # seconds a stopping service gives a retraining run in progress
 
 
 @dataclass
@@ -38,8 +39,20 @@ class FeedbackService:
     producer: Producer
     publisher: EventPublisher
     dead_letters: DeadLetterPublisher
+    retrainer: RetrainWorker | None = None
+    # Examples of the batch in its transaction; counted for the trigger once it is committed.
+    _batch_examples: int = field(default=0, init=False)
 
     def run(self, stop: threading.Event) -> None:
+        if self.retrainer is not None:
+            self.retrainer.start()
+        try:
+            self._consume(stop)
+        finally:
+            if self.retrainer is not None:
+                self.retrainer.stop(STOP_TRAINING_WAIT)
+
+    def _consume(self, stop: threading.Event) -> None:
         TransactionalLoop(
             consumer=self.consumer,
             producer=self.producer,
@@ -49,11 +62,18 @@ class FeedbackService:
             batch_timeout=0.1,
             service=self.settings.service_name,
             stage="feedback",
-            on_commit=self.publisher.drain_failures,
+            on_commit=self._committed,
         ).run(stop)
+
+    def _committed(self) -> None:
+        self.publisher.drain_failures()
+        if self.retrainer is not None:
+            self.retrainer.add(self._batch_examples)
 
     def handle(self, records: Sequence[Message]) -> None:
         now = datetime.now(UTC)
+        # Assigned, not added to: an aborted batch is handled again from the start.
+        self._batch_examples = 0
         for msg in records:
             decision = decode_or_dead_letter(
                 msg, Decision, limits=self.settings.limits, dead_letters=self.dead_letters
@@ -69,23 +89,50 @@ class FeedbackService:
                 decision, lineage, self.policy.for_type(decision.content_type), now
             )
             self.publisher.publish("retraining-feedback", decision.draft_id, example)
+            self._batch_examples += 1
             EXAMPLES.labels(decision.content_type, decision.verdict).inc()
 
 
 def bootstrap(settings: FeedbackSettings, *, policy: Policy | None = None) -> FeedbackService:
-    producer = make_producer(settings, transactional_id=settings.effective_instance_id)
+    producer = make_producer(
+        settings, transactional_id=settings.scoped(settings.effective_instance_id)
+    )
     consumer = make_stage_consumer(
-        settings, group_id=settings.group_id, instance_id=settings.effective_instance_id
+        settings,
+        group_id=settings.scoped(settings.group_id),
+        instance_id=settings.effective_instance_id,
     )
     publisher = EventPublisher(producer, settings)
     dead_letters = DeadLetterPublisher(
         publisher, service=settings.service_name, topic_prefix=settings.topic_prefix
     )
+    policy = policy or load_policy(settings.policy_file)
     return FeedbackService(
         settings=settings,
-        policy=policy or load_policy(settings.policy_file),
+        policy=policy,
         consumer=consumer,
         producer=producer,
         publisher=publisher,
         dead_letters=dead_letters,
+        retrainer=retrain_worker(settings, policy) if settings.retrain_enabled else None,
+    )
+
+
+def retrain_worker(settings: FeedbackSettings, policy: Policy) -> RetrainWorker:
+    # Models go out through a producer of their own: the loop's producer is transactional and
+    # belongs to the consume thread.
+    models = EventPublisher(make_producer(settings), settings)
+    run = partial(
+        run_once,
+        settings,
+        targets_of(policy),
+        window=settings.retrain_window_examples,
+        min_examples=settings.retrain_min_examples,
+        publisher=models,
+    )
+    return RetrainWorker(
+        run,
+        every_examples=settings.retrain_every_examples,
+        every_seconds=settings.retrain_every_seconds,
+        prime=lambda: observe_serving(serving_model(settings)[1]),
     )

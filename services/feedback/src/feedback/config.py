@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hitl_runtime.settings import ServiceSettings, load_settings
 
@@ -24,6 +24,30 @@ class FeedbackSettings(ServiceSettings):
         description="an id stable across restarts of one replica (default: hitl-feedback-<host>)",
     )
     batch_size: int = Field(default=500, ge=1, le=10_000, description="a number from 1 to 10000")
+    retrain_enabled: bool = Field(
+        default=True, description="true or false (run retraining in one replica only)"
+    )
+    retrain_every_examples: int = Field(
+        default=2000, ge=1, description="a number of new examples, at least 1"
+    )
+    retrain_every_seconds: float = Field(
+        default=3600.0, gt=0, description="a number of seconds, above 0"
+    )
+    retrain_min_examples: int = Field(
+        default=1000, ge=10, description="a number of examples, at least 10"
+    )
+    retrain_window_examples: int = Field(
+        default=50_000, ge=10, le=1_000_000, description="a number of examples, 10 to 1000000"
+    )
+
+    @model_validator(mode="after")
+    def _window_holds_the_minimum(self) -> FeedbackSettings:
+        if self.retrain_window_examples < self.retrain_min_examples:
+            raise ValueError(
+                "HITL_RETRAIN_WINDOW_EXAMPLES must be at least HITL_RETRAIN_MIN_EXAMPLES, or "
+                "no retraining could ever have enough data"
+            )
+        return self
 
     @property
     def effective_instance_id(self) -> str:

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from hitl_runtime.kafka import make_consumer
 from hitl_runtime.serde import EventValidationError, decode
@@ -79,19 +79,29 @@ def read_examples(
     until: datetime | None,
     content_type: str | None,
     progress: bool = True,
+    tail: int | None = None,
 ) -> Iterator[FeedbackExample]:
-    """Every committed example on the topic as it stood at the start, filtered, in order."""
+    """Every committed example on the topic as it stood at the start, filtered, in order.
+    With `tail`, only the last `tail` offsets of each partition: a superset of the newest `tail`
+    examples overall (less the few offsets transaction markers take), read without scanning
+    months of history."""
     name = topic("retraining-feedback", settings.topic_prefix)
     consumer: Consumer = make_consumer(settings, group_id=f"export-{uuid.uuid4().hex[:8]}")
     try:
         partitions = list(consumer.list_topics(name, timeout=10).topics[name].partitions)
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+        watermarks = {
+            p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
             for p in partitions
         }
-        remaining = {p for p in partitions if ends[p] > 0}
-        consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in remaining])
-        seen, total, last_report = 0, sum(ends.values()), time.monotonic()
+        ends = {p: high for p, (_, high) in watermarks.items()}
+        starts = {
+            p: low if tail is None else max(low, high - tail)
+            for p, (low, high) in watermarks.items()
+        }
+        remaining = {p for p in partitions if ends[p] > starts[p]}
+        consumer.assign([TopicPartition(name, p, starts[p]) for p in remaining])
+        total = sum(ends[p] - starts[p] for p in remaining)
+        seen, last_report = 0, time.monotonic()
         while remaining:
             for msg in consumer.consume(BATCH, 1.0):
                 offset = msg.offset() or 0

@@ -1,64 +1,72 @@
-"""`python -m feedback retrain`: fit on the examples in `retraining-feedback`, compare with the
-serving model (the newest on `scorer-models`, else the prior), publish only when better."""
+"""`python -m feedback retrain`: one retraining run by hand (the service runs them on its own
+trigger): fit on the newest examples in `retraining-feedback`, compare with the serving model
+(the newest on `scorer-models`, else the prior), print both evaluations, publish only when
+better and asked to."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from confluent_kafka import Message
-
 from feedback.config import load
-from feedback.export import read_examples
-from feedback.training import retrain
-from hitl_runtime.follow import CompactedFollower
+from feedback.evaluation import Evaluation
+from feedback.retraining import run_once, targets_of
+from feedback.training import Retraining
 from hitl_runtime.kafka import EventPublisher, make_producer
-from hitl_runtime.serde import EventValidationError, decode
-from hitl_schemas import ModelVersion, topic
-from scorer.model import ModelRejected, load_model, prior
+from hitl_runtime.policy import load_policy
 
 
 def main(argv: list[str]) -> int:
+    settings = load()
     parser = argparse.ArgumentParser(prog="python -m feedback retrain")
     parser.add_argument("--publish", action="store_true", help="publish to scorer-models if better")
-    parser.add_argument("--min-examples", type=int, default=200)
+    parser.add_argument("--min-examples", type=int, default=settings.retrain_min_examples)
+    parser.add_argument("--window", type=int, default=settings.retrain_window_examples)
     args = parser.parse_args(argv)
-    settings = load()
 
-    newest: dict[str, ModelVersion] = {}
-
-    def keep(msg: Message) -> None:
-        try:
-            version = decode(ModelVersion, msg.value())
-        except EventValidationError:
-            return
-        if version.name == "combiner":
-            newest["combiner"] = version
-
-    follower = CompactedFollower(
-        settings, topic("scorer-models", settings.topic_prefix), keep, name="retrain-models"
+    publisher = EventPublisher(make_producer(settings), settings) if args.publish else None
+    result = run_once(
+        settings,
+        targets_of(load_policy(settings.policy_file)),
+        window=args.window,
+        min_examples=args.min_examples,
+        publisher=publisher,
+        progress=True,
     )
-    follower.start()
-    follower.caught_up.wait(30)
-    follower.stop()
-    try:
-        serving = load_model(newest["combiner"]) if "combiner" in newest else load_model(prior())
-    except ModelRejected:
-        serving = load_model(prior())
-
-    examples = list(read_examples(settings, since=None, until=None, content_type=None))
-    result = retrain(examples, serving, min_examples=args.min_examples)
-    if result is None:
-        sys.stderr.write(f"not enough to learn from ({len(examples)} examples)\n")
+    if result.retraining is None:
+        sys.stderr.write(f"not enough to learn from ({result.examples} examples)\n")
         return 0
-    sys.stderr.write(
-        f"serving {serving.version}: {result.serving_eval.as_dict()}\n"
-        f"candidate {result.candidate.version}: {result.candidate_eval.as_dict()}\n"
-        f"better: {result.better}\n"
-    )
-    if result.better and args.publish:
-        publisher = EventPublisher(make_producer(settings), settings)
-        publisher.publish("scorer-models", result.candidate.name, result.candidate)
-        publisher.flush()
-        sys.stderr.write(f"published {result.candidate.version} to scorer-models\n")
+    sys.stderr.write(table(result.retraining, serving=result.serving.version))
+    if result.outcome == "published":
+        sys.stderr.write(f"published {result.retraining.candidate.version} to scorer-models\n")
     return 0
+
+
+def table(result: Retraining, *, serving: str) -> str:
+    """Both models' held-out figures side by side, then the verdict and its reasons."""
+    rows = [
+        (label, theirs, mine)
+        for (label, theirs), (_, mine) in zip(
+            _cells(result.serving_eval), _cells(result.candidate_eval), strict=True
+        )
+    ]
+    width = max(len(label) for label, _, _ in rows)
+    lines = [f"{'held-out slice':<{width}}  {serving:>28}  {result.candidate.version:>28}"]
+    lines += [f"{label:<{width}}  {theirs:>28}  {mine:>28}" for label, theirs, mine in rows]
+    lines.append(f"better: {result.better}")
+    lines += [f"  not better: {reason}" for reason in result.refusals]
+    return "\n".join(lines) + "\n"
+
+
+def _cells(evaluation: Evaluation) -> list[tuple[str, str]]:
+    cells = [
+        ("examples", str(evaluation.examples)),
+        ("log-loss", f"{evaluation.log_loss:.4f}"),
+        ("AUC", "-" if evaluation.auc is None else f"{evaluation.auc:.4f}"),
+        ("ECE", f"{evaluation.ece:.4f}"),
+    ]
+    # Both models are judged on the same slice with the same targets: the same types, in order.
+    for name, t in sorted(evaluation.by_type.items()):
+        label = f"review rate at target: {name} (n={t.examples}, target {t.target_escape_rate:g})"
+        cells.append((label, f"{t.review_rate:.3f}"))
+    return cells

@@ -85,7 +85,8 @@ def create_app(
                 asyncio.create_task(
                     adapters.ingest_forever(
                         app.state.sessions,
-                        consumer or make_consumer(settings, group_id=settings.group_id),
+                        consumer
+                        or make_consumer(settings, group_id=settings.scoped(settings.group_id)),
                         dlq,
                         settings,
                         stop,

@@ -50,13 +50,15 @@ class Views(LatestThresholds):
 
 
 def _transactional_producer(settings: RouterSettings, stage: str) -> Producer:
-    return make_producer(settings, transactional_id=f"{settings.effective_instance_id}-{stage}")
+    return make_producer(
+        settings, transactional_id=settings.scoped(f"{settings.effective_instance_id}-{stage}")
+    )
 
 
 def _stage_consumer(settings: RouterSettings, stage: str) -> Consumer:
     return make_stage_consumer(
         settings,
-        group_id=f"{settings.topic_prefix}{settings.app_id}-{stage}",
+        group_id=settings.scoped(f"{settings.app_id}-{stage}"),
         instance_id=f"{settings.effective_instance_id}-{stage}",
     )
 

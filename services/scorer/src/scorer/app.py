@@ -122,10 +122,12 @@ def bootstrap(
         toxicity=toxicity or ToxicityClassifier(),
     )
     producer = producer or make_producer(
-        settings, transactional_id=settings.effective_transactional_id
+        settings, transactional_id=settings.scoped(settings.effective_transactional_id)
     )
     consumer = consumer or make_stage_consumer(
-        settings, group_id=settings.group_id, instance_id=settings.effective_transactional_id
+        settings,
+        group_id=settings.scoped(settings.group_id),
+        instance_id=settings.effective_transactional_id,
     )
     publisher = EventPublisher(producer, settings)
     dead_letters = DeadLetterPublisher(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from hitl_runtime.policy import CommitmentKind, FormPolicy, Policy
 from hitl_schemas import Draft, Score, Signal, Span
-from scorer.features import features
+from scorer.features import features, ngram_vector
 from scorer.model import Combiner
 from scorer.signals.base import SignalResult
 from scorer.signals.commitments import commitments
@@ -94,7 +94,9 @@ class Scorer:
         for i, draft in enumerate(drafts):
             for name in errors[i]:
                 stats.failures[name] += 1
-            confidence = model.predict(features(draft, results[i]), draft.content_type)
+            # The prior weighs no text n-grams: skip hashing the text for it.
+            ngrams = ngram_vector(draft.text) if model.reads_text else None
+            confidence = model.predict(features(draft, results[i]), draft.content_type, ngrams)
             scores.append(
                 Score(
                     confidence=confidence,
