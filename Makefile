@@ -4,7 +4,7 @@ UV ?= uv
 PYTEST := $(UV) run --locked pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing demo
+.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning demo
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -58,7 +58,7 @@ demo: ## everything running, live: broker, the four services, simulator, reviewe
 
 SCENARIOS := steady drift overconfident cold-start
 
-bench: bench-routing ## all benchmarks (~12 min): numbers on stdout, JSON and plots in bench/results/
+bench: bench-routing bench-learning ## all benchmarks (~14 min): numbers on stdout, JSON and plots in bench/results/
 	deploy/local/kafka.sh start
 	$(UV) run --locked python -m bench.pipeline_bench
 	$(UV) run --locked python -m bench.scorer_bench
@@ -66,6 +66,12 @@ bench: bench-routing ## all benchmarks (~12 min): numbers on stdout, JSON and pl
 	deploy/local/postgres.sh start
 	$(UV) run --locked python -m bench.review_bench
 	$(UV) run --locked python -m bench.summary
+
+bench-learning: ## how fast the scorer learns from simulated reviews, per shipped scenario
+	for s in $(SCENARIOS); do \
+	  $(UV) run --locked hitl-bench learning --scenario bench/scenarios/$$s.yaml --drafts 12000 \
+	    --json bench/results/learning-$$s.json || exit 1; \
+	done
 
 bench-routing: ## routing quality only: every shipped scenario through hitl-bench routing
 	for s in $(SCENARIOS); do \

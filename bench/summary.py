@@ -48,8 +48,27 @@ def routing_rows(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def learning_rows(folder: Path) -> list[dict[str, Any]]:
+    rows = []
+    for path in sorted(folder.glob("learning-*.json")):
+        doc = json.loads(path.read_text())
+        trained = [p for p in doc["checkpoints"] if p["trained"]]
+        if trained:
+            last = trained[-1]
+            rows.append(
+                {
+                    "scenario": doc["scenario"],
+                    "first_published_at_reviews": doc["first_published_at_reviews"],
+                    "reviews": last["reviews"],
+                    "prior": last["prior"],
+                    "retrained": last["retrained"],
+                }
+            )
+    return rows
+
+
 def headline(folder: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {"routing": routing_rows(folder)}
+    out: dict[str, Any] = {"routing": routing_rows(folder), "learning": learning_rows(folder)}
     if pipeline := _load(folder, "pipeline"):
         sat = pipeline["saturation"]
         out["pipeline"] = {
@@ -89,6 +108,20 @@ def show(summary: dict[str, Any], console: Console) -> None:
             "-" if row["saved_vs_static_0.85"] is None else f"{row['saved_vs_static_0.85']:.0%}",
         )
     console.print(table)
+    learned = Table(title="scorer learning from simulated reviews (held-out newest 20 %)")
+    for column in ("scenario", "first published at", "reviews", "AUC prior -> retrained",
+                   "ECE prior -> retrained"):  # fmt: skip
+        learned.add_column(column, justify="left" if column == "scenario" else "right")
+    for row in summary["learning"]:
+        first = row["first_published_at_reviews"]
+        learned.add_row(
+            row["scenario"],
+            "-" if first is None else f"{first} reviews",
+            str(row["reviews"]),
+            f"{row['prior']['auc'] or 0:.3f} -> {row['retrained']['auc'] or 0:.3f}",
+            f"{row['prior']['ece']:.3f} -> {row['retrained']['ece']:.3f}",
+        )
+    console.print(learned)
     numbers = Table(title="speed")
     numbers.add_column("measure")
     numbers.add_column("value", justify="right")

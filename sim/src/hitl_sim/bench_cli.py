@@ -2,6 +2,7 @@
 
     hitl-bench routing --scenario bench/scenarios/steady.yaml --json out.json [--plot out.png]
     hitl-bench replay  --input history.jsonl --policy policy.yaml --json out.json [--plot out.png]
+    hitl-bench learning --scenario bench/scenarios/steady.yaml --json out.json
 
 `routing` simulates a scenario's drafts, scores them with the scorer's own code and replays them
 through the router's own policy code; `replay` does the same for a team's own history (one JSON
@@ -19,6 +20,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from hitl_runtime.policy import PolicyError, load_policy
 from hitl_sim import report
@@ -82,6 +84,34 @@ def replay(args: argparse.Namespace, console: Console) -> int:
     return _finish(doc, result, policy_targets(policy), args, console, title=args.input.name)
 
 
+def learning(args: argparse.Namespace, console: Console) -> int:
+    from hitl_sim.learning import learning_curve
+
+    policy = load_policy(args.policy)
+    scenario = load_scenario(args.scenario, drafts=args.drafts)
+    scenario.check_against(policy)
+    with console.status(f"simulating reviews and retraining on {scenario.name}"):
+        doc = learning_curve(scenario, policy)
+    table = Table(title=f"learning: {scenario.name} ({doc['reviews']} reviews)")
+    for column in ("reviews", "published", "AUC prior -> retrained", "ECE prior -> retrained"):
+        table.add_column(column, justify="right")
+    for p in doc["checkpoints"]:
+        if not p["trained"]:
+            table.add_row(str(p["reviews"]), "too little data", "-", "-")
+            continue
+        before, after = p["prior"], p["retrained"]
+        table.add_row(
+            str(p["reviews"]),
+            "yes" if p["published"] else "no",
+            f"{before['auc'] or 0:.3f} -> {after['auc'] or 0:.3f}",
+            f"{before['ece']:.3f} -> {after['ece']:.3f}",
+        )
+    console.print(table)
+    report.write_json(doc, args.json)
+    console.print(f"wrote {args.json}")
+    return 0
+
+
 def policy_targets(policy: Any) -> dict[str, float | None]:
     return {name: ct.target_escape_rate for name, ct in policy.content_types.items()}
 
@@ -110,9 +140,10 @@ def parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("routing", "simulate a scenario and compare routing policies on it"),
         ("replay", "backtest routing policies on your own history (JSONL)"),
+        ("learning", "retrain the scorer on a scenario's simulated reviews, at growing counts"),
     ):
         sub = commands.add_parser(name, help=help_text)
-        if name == "routing":
+        if name in ("routing", "learning"):
             sub.add_argument("--scenario", type=Path, required=True, help="scenario YAML file")
             sub.add_argument("--drafts", type=int, help="override the scenario's draft count")
         else:
@@ -133,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console = Console(stderr=False)
     try:
-        return routing(args, console) if args.command == "routing" else replay(args, console)
+        command = {"routing": routing, "replay": replay, "learning": learning}[args.command]
+        return command(args, console)
     except (ScenarioError, PolicyError, HistoryError) as exc:
         Console(stderr=True).print(f"hitl-bench: {exc}")
         return 2

@@ -174,3 +174,19 @@ def test_routing_scores_a_scenario_with_the_real_scorer_and_compares(tmp_path: P
     assert set(static) == {"customer_email", "chat_reply", "refund_offer", "legal_clause"}
     # legal_clause is high-risk: the adaptive policy reviews every one until it certifies.
     assert doc["policies"]["adaptive"]["per_content_type"]["legal_clause"]["review_rate"] == 1.0
+
+
+def test_the_scorer_learns_from_simulated_reviews_and_beats_the_prior(tmp_path: Path) -> None:
+    """From the simulator's reviews (reviewer bots' verdicts on routed drafts), a retrained
+    combiner beats prior-1 on held-out AUC and calibration and would be published."""
+    out = tmp_path / "learning.json"
+    scenario = ROOT / "bench" / "scenarios" / "steady.yaml"
+    assert bench_cli.main(["learning", "--scenario", str(scenario), "--drafts", "6000",
+                           "--json", str(out)]) == 0  # fmt: skip
+    doc = json.loads(out.read_text())
+    last = doc["checkpoints"][-1]
+    assert doc["reviews"] >= 1000 and last["reviews"] == 1000
+    assert last["published"] is True, last["refusals"]
+    assert last["retrained"]["auc"] > last["prior"]["auc"]
+    assert last["retrained"]["ece"] < last["prior"]["ece"]
+    assert doc["first_published_at_reviews"] is not None
