@@ -166,6 +166,7 @@ class Report:
     policies: dict[str, dict[str, Any]]
     curves: dict[str, TypeOutcome]  # the adaptive run's thresholds and escape curve per type
     items: int
+    unknown_content_type_items: int  # reviewed under every policy, as the router does
 
 
 def compare(records: Iterable[Record], policy: Policy, *, delay: int = 200) -> Report:
@@ -182,4 +183,7 @@ def compare(records: Iterable[Record], policy: Policy, *, delay: int = 200) -> R
         "static-compliant": comparison.static(comparison.everywhere(comparison.compliant_global())),
     }
     items = sum(h.total for h in comparison.histograms.values())
-    return Report(policies, result.by_type, items)
+    unknown = sum(
+        h.total for name, h in comparison.histograms.items() if policy.for_type(name) is None
+    )
+    return Report(policies, result.by_type, items, unknown)

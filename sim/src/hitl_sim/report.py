@@ -19,7 +19,11 @@ def document(report: Report, **header: Any) -> dict[str, Any]:
     policies = {name: report.policies[name] for name in POLICY_ORDER if name in report.policies}
     base = policies.get("static-0.85", {}).get("review_rate")
     ours = policies.get("adaptive", {}).get("review_rate")
-    out: dict[str, Any] = header | {"drafts": report.items, "policies": policies}
+    out: dict[str, Any] = header | {
+        "drafts": report.items,
+        "unknown_content_type_items": report.unknown_content_type_items,
+        "policies": policies,
+    }
     if base and ours is not None:
         out["adaptive_reviews_saved_vs_static_0.85"] = round(1 - ours / base, 4)
     return out

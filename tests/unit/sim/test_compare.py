@@ -190,3 +190,17 @@ def test_the_scorer_learns_from_simulated_reviews_and_beats_the_prior(tmp_path: 
     assert last["retrained"]["auc"] > last["prior"]["auc"]
     assert last["retrained"]["ece"] < last["prior"]["ece"]
     assert doc["first_published_at_reviews"] is not None
+
+
+def test_a_content_type_the_policy_does_not_know_is_reviewed_and_counted(tmp_path: Path) -> None:
+    history = tmp_path / "history.jsonl"
+    lines = [{"draft_id": f"u{i}", "content_type": "haiku" if i % 4 == 0 else "chat_reply",
+              "confidence": 0.99, "defect": False} for i in range(400)]  # fmt: skip
+    history.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "out.json"
+    assert bench_cli.main(["replay", "--input", str(history), "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["unknown_content_type_items"] == 100
+    for name, summary in doc["policies"].items():
+        row = summary["per_content_type"]["haiku"]
+        assert (row["items"], row["review_rate"], row["target"]) == (100, 1.0, None), name
