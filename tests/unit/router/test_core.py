@@ -10,7 +10,7 @@ import pytest
 
 from hitl_runtime.policy import Policy, load_policy
 from hitl_schemas import Signal, examples
-from router.core import RouterConfig, TypeState, initial_state, on_decision, route
+from router.core import RouterConfig, TypeState, initial_state, learn, on_decision, route
 from router.replay import Record, replay
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -236,3 +236,22 @@ def test_a_decision_replayed_after_a_crash_is_applied_once(policy: Policy) -> No
     later, _ = apply_decision(first, event, 0, 42, policy, CONFIG, NOW)
     assert later is not None
     assert TypeState.from_dict(later["state"]).ledger.total("errors") == pytest.approx(2, rel=0.01)
+
+
+def test_a_default_found_unsafe_goes_to_review_all_and_recertifies_on_fresh_evidence(
+    policy: Policy,
+) -> None:
+    """Audits above the default threshold find too many errors: every draft is reviewed from
+    then on, and certification starts again from the fully reviewed verdicts alone."""
+    ct = policy.content_types["customer_email"]
+    s = state(policy)
+    for i in range(ct.min_evidence + CONFIG.recertify_every):
+        learn(s, confidence=0.95, q=0.02, audit=True, error=i % 5 == 0, ct=ct, config=CONFIG,
+              uniform_audit=False)  # fmt: skip
+        if s.mode == "review_all":
+            break
+    assert s.mode == "review_all" and s.threshold == 1.0
+    assert s.ledger.total("labelled") == 0
+    for _ in range(1500):  # review-all: every verdict has q = 1, all clean at 0.97
+        learn(s, confidence=0.97, q=1.0, audit=False, error=False, ct=ct, config=CONFIG)
+    assert s.mode == "certified" and s.threshold < 1.0

@@ -278,6 +278,10 @@ def certify(state: TypeState, ct: ContentTypePolicy) -> None:
         if estimate is not None and estimate > ct.target_escape_rate:
             state.mode = "review_all"
             state.reason = f"escapes at the default threshold estimated {estimate:.3f} > target"
+            # Certify again on fully reviewed evidence only. The audits taken while the default
+            # served are few but carry weight 1/q; kept, their wide bound would block every
+            # candidate long after review-all has produced thousands of clean verdicts.
+            state.ledger = Ledger(half_life=ct.decay_half_life_items, floor=ct.audit.floor)
     _apply_serving_threshold(state, ct)
     [at_serving] = ledger.tails([min(state.threshold, 0.99)])
     state.estimate = escape_estimate(at_serving)

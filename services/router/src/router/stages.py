@@ -88,6 +88,7 @@ class RouteStage:
             service=settings.service_name,
             stage="route",
             on_commit=self.publisher.drain_failures,
+            topic_prefix=settings.topic_prefix,
         )
 
     def run(self, stop: threading.Event) -> None:
@@ -152,6 +153,7 @@ class RegroupStage:
             batch_timeout=0.05,
             service=settings.service_name,
             stage="regroup",
+            topic_prefix=settings.topic_prefix,
         )
 
     def run(self, stop: threading.Event) -> None:
