@@ -104,7 +104,7 @@ def run(items: int, reviewers: int) -> dict[str, Any]:
         "HITL_HTTP_PORT": str(port),
         "HITL_INGEST": "false",
         "HITL_TOPIC_PREFIX": prefix,
-        "HITL_LOG_LEVEL": "WARNING",
+        "HITL_LOG_LEVEL": os.environ.get("HITL_LOG_LEVEL", "WARNING"),
         "HITL_POLICY_FILE": str(ROOT / "policy/default.yaml"),
     }
     server = subprocess.Popen([sys.executable, "-m", "review_api"], env=env)  # noqa: S603
