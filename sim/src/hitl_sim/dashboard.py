@@ -68,7 +68,7 @@ def pipeline_table(tally: Tally, rates: Rates) -> Table:
 def thresholds_table(tally: Tally, snapshot: Snapshot) -> Table:
     table = Table(title="oversight per content type", title_justify="left", expand=True)
     for column in ("content type", "threshold", "mode", "version", "routed", "review rate",
-                   "escape est.", "upper bound", "true escape", "target"):  # fmt: skip
+                   "escape est.", "upper bound", "true escape (run)", "target"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("content type", "mode") else "right")
     by_type = {t["content_type"]: t for t in snapshot.thresholds}
     with tally.lock:
