@@ -4,7 +4,7 @@ UV ?= uv
 PYTEST := $(UV) run --locked pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning demo
+.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning demo helm
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ lint: ## ruff and mypy strict, check only
 fmt: ## format and fix what ruff can
 	$(UV) run --locked ruff format .
 	$(UV) run --locked ruff check --fix .
+
+helm: ## Helm chart: refresh its copied files, lint, render (default and production values), validate offline
+	deploy/helm/sync-files.sh
+	$(PYTEST) -q tests/integration/test_deploy_manifests.py
 
 clean: ## stop the broker and remove local state (.local/)
 	-deploy/local/kafka.sh stop

@@ -1,12 +1,13 @@
 """Prometheus metrics every service exports, and the /metrics endpoint.
 
-Naming: `hitl_` prefix, base units, `_total` counters. Service-specific metrics live in the
-service but follow the same rules.
+Naming: `hitl_` prefix, base units (seconds, records, ratios), `_total` counters, histograms for
+latencies and sizes. Service-specific metrics live in the service but follow the same rules.
+Every metric is in the table of docs/metrics.md (a unit test keeps it complete).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 MESSAGES_CONSUMED = Counter(
     "hitl_messages_consumed_total", "Records consumed, per topic.", ["service", "topic"]
@@ -21,7 +22,7 @@ DLQ_MESSAGES = Counter(
 )
 PROCESSING_SECONDS = Histogram(
     "hitl_processing_seconds",
-    "Time to process one batch, per service and stage.",
+    "Time to process one batch (transaction commit included), per service and stage.",
     ["service", "stage"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
@@ -30,6 +31,17 @@ END_TO_END_SECONDS = Histogram(
     "Time from the draft's created_at to this service's output, per service.",
     ["service"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+)
+BATCH_SIZE = Histogram(
+    "hitl_batch_size_records",
+    "Records per consumed batch, per service and stage.",
+    ["service", "stage"],
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+)
+CONSUMER_LAG = Gauge(
+    "hitl_consumer_lag_records",
+    "Records on a partition this replica has not consumed yet (end offset - position).",
+    ["service", "topic", "partition"],
 )
 
 

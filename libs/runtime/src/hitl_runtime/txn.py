@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import Counter
+
+from hitl_runtime.lag import LagReporter
+from hitl_runtime.metrics import BATCH_SIZE, PROCESSING_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ class TransactionalLoop:
         service: str,
         stage: str,
         on_commit: Callable[[], object] | None = None,
+        topic_prefix: str = "",
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -70,6 +75,7 @@ class TransactionalLoop:
         self.service = service
         self.stage = stage
         self.on_commit = on_commit
+        self.lag = LagReporter(service, topic_prefix=topic_prefix)
 
     def run(self, stop: threading.Event) -> None:
         """Process until `stop` is set; the batch in hand is finished and committed first."""
@@ -80,8 +86,16 @@ class TransactionalLoop:
                 msgs = self.consumer.consume(self.batch_size, self.batch_timeout)
                 records = [m for m in msgs if self._usable(m)]
                 if records:
+                    started = time.perf_counter()
+                    BATCH_SIZE.labels(self.service, self.stage).observe(len(records))
                     self._in_transaction(records)
+                    PROCESSING_SECONDS.labels(self.service, self.stage).observe(
+                        time.perf_counter() - started
+                    )
+                # Also when idle: the lag of a stalled or empty fetch must still be seen.
+                self.lag.update(self.consumer)
         finally:
+            self.lag.clear()
             self.consumer.close()
 
     def _usable(self, msg: Message) -> bool:

@@ -63,6 +63,7 @@ class FeedbackService:
             service=self.settings.service_name,
             stage="feedback",
             on_commit=self._committed,
+            topic_prefix=self.settings.topic_prefix,
         ).run(stop)
 
     def _committed(self) -> None:

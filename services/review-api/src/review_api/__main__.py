@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 
 from hitl_runtime.logs import configure_logging
+from hitl_runtime.metrics import serve_metrics
 from hitl_runtime.policy import PolicyError, load_policy
 from hitl_runtime.settings import SettingsError
 
@@ -89,6 +90,9 @@ def main(argv: list[str]) -> int:
     except (SettingsError, PolicyError) as exc:
         sys.stderr.write(f"review-api cannot start: {exc}\n")
         return 2
+    # A separate /metrics port when set (e.g. scraped on a port not exposed with the API);
+    # /metrics on the API port serves the same registry either way.
+    serve_metrics(settings.metrics_port)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)
     return 0
 

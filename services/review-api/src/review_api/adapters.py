@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -13,12 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hitl_runtime.cloudevents import ce_headers, source_of
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
+from hitl_runtime.lag import LagReporter
+from hitl_runtime.metrics import BATCH_SIZE, MESSAGES_PRODUCED, PROCESSING_SECONDS
 from hitl_runtime.policy import Policy
 from hitl_runtime.txn import next_offsets
 from hitl_schemas import Decision, RoutedDraft, topic
 from review_api import metrics, readmodels, service, sla
 from review_api.config import ReviewApiSettings
-from review_api.db import Outbox
+from review_api.db import Item, Outbox
 from review_api.notify import Notifier
 from review_api.store import unsent_outbox
 
@@ -34,16 +37,24 @@ async def ingest_forever(
 ) -> None:
     """Store each routed draft once; commit offsets only after the database commit."""
     consumer.subscribe([topic("needs-review", settings.topic_prefix)])
+    lag = LagReporter(settings.service_name, topic_prefix=settings.topic_prefix)
     try:
         while not stop.is_set():
             msgs = await asyncio.to_thread(consumer.consume, 500, 0.5)
             records = [m for m in msgs if m.error() is None]
-            if not records:
-                continue
-            await ingest_batch(sessions, records, dead_letters, settings)
-            await asyncio.to_thread(dead_letters.flush, 30)
-            consumer.commit(offsets=next_offsets(records), asynchronous=False)
+            if records:
+                started = time.perf_counter()
+                BATCH_SIZE.labels(settings.service_name, "ingest").observe(len(records))
+                await ingest_batch(sessions, records, dead_letters, settings)
+                await asyncio.to_thread(dead_letters.flush, 30)
+                consumer.commit(offsets=next_offsets(records), asynchronous=False)
+                PROCESSING_SECONDS.labels(settings.service_name, "ingest").observe(
+                    time.perf_counter() - started
+                )
+            # Also when idle: a stalled fetch must still show as lag.
+            lag.update(consumer)
     finally:
+        lag.clear()
         await asyncio.to_thread(consumer.close)
 
 
@@ -71,6 +82,8 @@ async def relay_forever(
     settings: ReviewApiSettings,
     stop: asyncio.Event,
 ) -> None:
+    # Exported at 0 from the start, so "nothing delivered lately" is a rate of 0, not no data.
+    MESSAGES_PRODUCED.labels(settings.service_name, "decisions")
     while not stop.is_set():
         try:
             sent = await relay_once(sessions, producer, settings)
@@ -127,6 +140,8 @@ async def relay_once(
             await session.execute(
                 update(Outbox).where(Outbox.id.in_(delivered)).values(sent_at=datetime.now(UTC))
             )
+        # Every outbox row is a Decision for `decisions` (verdicts and SLA fallback rejects).
+        MESSAGES_PRODUCED.labels(settings.service_name, "decisions").inc(len(delivered))
     return len(delivered)
 
 
@@ -147,6 +162,8 @@ async def sweep_forever(
                     topic_prefix=settings.topic_prefix,
                 )
             await notifier.send(notices)
+            async with sessions() as session:
+                await export_queue_gauges(session)
         except Exception:
             log.exception("SLA sweep failed; retrying")
         try:
@@ -156,14 +173,22 @@ async def sweep_forever(
 
 
 async def export_queue_gauges(session: AsyncSession) -> None:
-    """Queue depth, oldest item and overdue count, refreshed on the sweeper's beat."""
+    """Queue depth, oldest item, overdue count and unsent outbox, refreshed on the sweeper's
+    beat. Only queued items and unsent rows are read (both indexed), never the history."""
     now = datetime.now(UTC)
-    report = await readmodels.stats(session, now, recent=0)
+    queued = Item.status == "queued"
+    rows = await session.execute(
+        select(Item.tier, Item.content_type, func.count(), func.min(Item.received_at))
+        .where(queued)
+        .group_by(Item.tier, Item.content_type)
+    )
+    overdue = await session.execute(select(func.count()).where(queued, Item.due_at < now))
+    unsent = await session.execute(select(func.count()).where(Outbox.sent_at.is_(None)))
+    # Cleared first: a tier and type whose queue emptied must vanish, not keep its last depth.
     metrics.QUEUE_DEPTH.clear()
     metrics.OLDEST_ITEM_AGE.clear()
-    for depth in report.queue:
-        metrics.QUEUE_DEPTH.labels(depth.tier, depth.content_type).set(depth.items)
-        metrics.OLDEST_ITEM_AGE.labels(depth.tier, depth.content_type).set(depth.oldest_age_seconds)
-    metrics.OVERDUE.set(report.overdue)
-    unsent = await session.execute(select(func.count()).where(Outbox.sent_at.is_(None)))
+    for tier, content_type, items, oldest in rows:
+        metrics.QUEUE_DEPTH.labels(tier, content_type).set(items)
+        metrics.OLDEST_ITEM_AGE.labels(tier, content_type).set(readmodels.age(oldest, now))
+    metrics.OVERDUE.set(overdue.scalar_one())
     metrics.OUTBOX_UNSENT.set(unsent.scalar_one())

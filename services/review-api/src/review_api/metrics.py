@@ -18,6 +18,10 @@ SLA_BREACHES = Counter(
     "SLA breaches handled by the sweeper, by what was done.",
     ["action"],
 )
+# Exported at 0 from the start: increase() cannot see a series' first breach otherwise, since
+# the series would appear already at 1.
+for _action in ("escalated", "rejected", "kept_waiting"):
+    SLA_BREACHES.labels(_action)
 DECISIONS = Counter(
     "hitl_review_decisions_total",
     "Final decisions, by content type and verdict.",

@@ -37,7 +37,7 @@ class Stats(BaseModel):
     two_approval_kappa: float | None
 
 
-def _age(received: datetime | None, now: datetime) -> float:
+def age(received: datetime | None, now: datetime) -> float:
     if received is None:
         return 0.0
     received = received.replace(tzinfo=UTC) if received.tzinfo is None else received
@@ -52,7 +52,7 @@ async def stats(session: AsyncSession, now: datetime, recent: int = 20_000) -> S
         .group_by(Item.tier, Item.content_type)
     )
     queue = [
-        QueueDepth(tier=t, content_type=c, items=n, oldest_age_seconds=_age(oldest, now))
+        QueueDepth(tier=t, content_type=c, items=n, oldest_age_seconds=age(oldest, now))
         for t, c, n, oldest in depth_rows
     ]
     overdue = (

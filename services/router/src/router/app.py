@@ -185,7 +185,7 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
                         if isinstance(data, bytes)
                     },
                 )
-                export(state)
+                metrics.export_threshold(state)
             yield None
 
     return Router(
@@ -195,13 +195,3 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
         settings=settings,
         policy=policy,
     )
-
-
-def export(state: ThresholdState) -> None:
-    ct = state.content_type
-    metrics.THRESHOLD.labels(ct).set(state.threshold)
-    metrics.ESCAPE_TARGET.labels(ct).set(state.target_escape_rate)
-    if state.escape_estimate is not None:
-        metrics.ESCAPE_ESTIMATE.labels(ct).set(state.escape_estimate)
-    if state.escape_upper_bound is not None:
-        metrics.ESCAPE_UPPER_BOUND.labels(ct).set(state.escape_upper_bound)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from hitl_schemas import ThresholdState
+
 ROUTED = Counter(
     "hitl_router_routed_total",
     "Drafts routed, by content type, route and reason.",
@@ -33,3 +35,13 @@ ROUTING_SECONDS = Histogram(
     "Time to route one draft (decode, decide, send).",
     buckets=(5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1),
 )
+
+
+def export_threshold(state: ThresholdState) -> None:
+    ct = state.content_type
+    THRESHOLD.labels(ct).set(state.threshold)
+    ESCAPE_TARGET.labels(ct).set(state.target_escape_rate)
+    if state.escape_estimate is not None:
+        ESCAPE_ESTIMATE.labels(ct).set(state.escape_estimate)
+    if state.escape_upper_bound is not None:
+        ESCAPE_UPPER_BOUND.labels(ct).set(state.escape_upper_bound)

@@ -37,6 +37,15 @@ log = logging.getLogger(__name__)
 class Views(LatestThresholds):
     """The thresholds published on `router-thresholds`, as routing state."""
 
+    def apply(self, msg: Message) -> None:
+        before = dict(self.current)
+        super().apply(msg)
+        # Every replica exports what it follows, from the start: after a restart each type's
+        # threshold shows at once, not at its next change, whichever replica learns it.
+        for content_type, state in self.current.items():
+            if before.get(content_type) is not state:
+                metrics.export_threshold(state)
+
     def state_for(self, content_type: str, policy: Policy) -> TypeState | None:
         ct = policy.for_type(content_type)
         if ct is None:

@@ -5,11 +5,6 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 DRAFTS_SCORED = Counter("hitl_scorer_drafts_scored_total", "Drafts scored.", ["content_type"])
-BATCH_SIZE = Histogram(
-    "hitl_scorer_batch_size",
-    "Records per consumed batch.",
-    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
-)
 SIGNAL_SECONDS = Histogram(
     "hitl_scorer_signal_seconds",
     "Mean time per draft of one signal, per batch.",

@@ -1,0 +1,353 @@
+{{/*
+Names. A component's objects are named <fullname>-<component>. The fullname is cut to 41
+characters so that the longest, <fullname>-review-api, stays within 52: a StatefulSet's name
+must leave room for the pod ordinal and the controller-revision-hash label (63 at most).
+*/}}
+{{- define "hitl-gate.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "hitl-gate.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 41 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 41 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 41 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ctx: dict root name */}}
+{{- define "hitl-gate.componentFullname" -}}
+{{- printf "%s-%s" (include "hitl-gate.fullname" .root) .name -}}
+{{- end -}}
+
+{{/*
+The four services: values key, component name, workload kind and where its /metrics is.
+scorer, router and feedback are StatefulSets (stable per-replica transactional ids, see the
+chart README); review-api is a Deployment.
+*/}}
+{{- define "hitl-gate.components" -}}
+- {key: scorer, name: scorer, kind: StatefulSet, metricsPortName: metrics}
+- {key: router, name: router, kind: StatefulSet, metricsPortName: metrics}
+- {key: feedback, name: feedback, kind: StatefulSet, metricsPortName: metrics}
+- {key: reviewApi, name: review-api, kind: Deployment, metricsPortName: http}
+{{- end -}}
+
+{{- define "hitl-gate.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "hitl-gate.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: hitl-gate
+{{- end -}}
+
+{{/* ctx: dict root name */}}
+{{- define "hitl-gate.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "hitl-gate.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{/* ctx: dict root name */}}
+{{- define "hitl-gate.componentLabels" -}}
+{{ include "hitl-gate.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "hitl-gate.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "hitl-gate.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ctx: dict root name svc. <registry>/<prefix><service>:<tag>, or @<digest> when pinned. */}}
+{{- define "hitl-gate.image" -}}
+{{- $img := .root.Values.image -}}
+{{- $repo := .svc.image.repository | default (printf "%s%s" $img.repositoryPrefix .name) -}}
+{{- if $img.registry -}}
+{{- $repo = printf "%s/%s" (trimSuffix "/" $img.registry) $repo -}}
+{{- end -}}
+{{- if .svc.image.digest -}}
+{{- printf "%s@%s" $repo .svc.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (.svc.image.tag | default $img.tag | default .root.Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "hitl-gate.policyContent" -}}
+{{- .Values.policy.content | default (.Files.Get "files/policy.yaml") -}}
+{{- end -}}
+
+{{- define "hitl-gate.policyConfigMap" -}}
+{{- .Values.policy.existingConfigMap | default (printf "%s-policy" (include "hitl-gate.fullname" .)) -}}
+{{- end -}}
+
+{{- define "hitl-gate.policyKey" -}}
+{{- if .Values.policy.existingConfigMap -}}{{ .Values.policy.existingConfigMapKey }}{{- else -}}policy.yaml{{- end -}}
+{{- end -}}
+
+{{/*
+Kafka connection settings (HITL_KAFKA_*, HITL_TOPIC_PREFIX). The SASL password is only ever a
+secretKeyRef. ctx: the root context.
+*/}}
+{{- define "hitl-gate.kafkaEnv" -}}
+- name: HITL_KAFKA_BOOTSTRAP
+  value: {{ .Values.kafka.bootstrap | quote }}
+- name: HITL_KAFKA_SECURITY_PROTOCOL
+  value: {{ .Values.kafka.securityProtocol | quote }}
+{{- with .Values.kafka.sasl }}
+{{- if .mechanism }}
+- name: HITL_KAFKA_SASL_MECHANISM
+  value: {{ .mechanism | quote }}
+{{- end }}
+{{- if .username }}
+- name: HITL_KAFKA_SASL_USERNAME
+  value: {{ .username | quote }}
+{{- end }}
+{{- if .existingSecret }}
+- name: HITL_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .passwordKey }}
+{{- end }}
+{{- end }}
+{{- if or .Values.kafka.tls.caSecret .Values.kafka.tls.caConfigMap }}
+- name: HITL_KAFKA_SSL_CA_LOCATION
+  value: {{ printf "/etc/hitl/kafka-ca/%s" .Values.kafka.tls.caKey | quote }}
+{{- end }}
+- name: HITL_TOPIC_PREFIX
+  value: {{ .Values.topicPrefix | quote }}
+- name: HITL_LOG_LEVEL
+  value: {{ .Values.log.level | quote }}
+- name: HITL_LOG_FORMAT
+  value: {{ .Values.log.format | quote }}
+# Libraries that cache under $HOME write to the scratch volume: the root filesystem is read-only.
+- name: HOME
+  value: /tmp
+{{- end -}}
+
+{{/*
+Environment of a service container: the pod's own name and namespace (for per-replica ids),
+Kafka, the policy file, then the merged `env` maps (the service's wins). ctx: dict root name svc.
+*/}}
+{{- define "hitl-gate.env" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{ include "hitl-gate.kafkaEnv" .root }}
+- name: HITL_POLICY_FILE
+  value: /etc/hitl/policy/policy.yaml
+{{- $env := merge (deepCopy (.svc.env | default dict)) (deepCopy (.root.Values.env | default dict)) }}
+{{- range $k, $v := $env }}
+- name: {{ $k }}
+  value: {{ toString $v | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Settings the chart itself sets from structured values: `env` maps may not set them. */}}
+{{- define "hitl-gate.reservedEnv" -}}
+- HITL_KAFKA_BOOTSTRAP
+- HITL_KAFKA_SECURITY_PROTOCOL
+- HITL_KAFKA_SASL_MECHANISM
+- HITL_KAFKA_SASL_USERNAME
+- HITL_KAFKA_SASL_PASSWORD
+- HITL_KAFKA_SSL_CA_LOCATION
+- HITL_TOPIC_PREFIX
+- HITL_LOG_LEVEL
+- HITL_LOG_FORMAT
+- HITL_POLICY_FILE
+- HITL_METRICS_PORT
+- HITL_TRANSACTIONAL_ID
+- HITL_INSTANCE_ID
+- HITL_DATA_DIR
+- HITL_RETRAIN_ENABLED
+- HITL_HTTP_HOST
+- HITL_HTTP_PORT
+- HITL_DATABASE_URL
+- HITL_WEBHOOK_URL
+- HITL_WEBHOOK_SECRET
+- HITL_SMTP_HOST
+- HITL_SMTP_PORT
+- HITL_SMTP_STARTTLS
+- HITL_SMTP_USERNAME
+- HITL_SMTP_PASSWORD
+- HITL_SMTP_FROM
+- HITL_SMTP_TO
+- HITL_OIDC_JWKS_URL
+- HITL_OIDC_ISSUER
+- HITL_OIDC_AUDIENCE
+{{- end -}}
+
+{{/* ctx: the root context */}}
+{{- define "hitl-gate.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: policy
+  mountPath: /etc/hitl/policy
+  readOnly: true
+{{- if or .Values.kafka.tls.caSecret .Values.kafka.tls.caConfigMap }}
+- name: kafka-ca
+  mountPath: /etc/hitl/kafka-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* ctx: the root context */}}
+{{- define "hitl-gate.kafkaCaVolume" -}}
+{{- $tls := .Values.kafka.tls -}}
+{{- if $tls.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ $tls.caSecret }}
+    items:
+      - key: {{ $tls.caKey }}
+        path: {{ $tls.caKey }}
+{{- else if $tls.caConfigMap }}
+- name: kafka-ca
+  configMap:
+    name: {{ $tls.caConfigMap }}
+    items:
+      - key: {{ $tls.caKey }}
+        path: {{ $tls.caKey }}
+{{- end }}
+{{- end -}}
+
+{{/* ctx: the root context */}}
+{{- define "hitl-gate.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+- name: policy
+  configMap:
+    name: {{ include "hitl-gate.policyConfigMap" . }}
+    items:
+      - key: {{ include "hitl-gate.policyKey" . }}
+        path: policy.yaml
+{{- include "hitl-gate.kafkaCaVolume" . }}
+{{- end -}}
+
+{{/*
+Pod annotations: a checksum of the chart-rendered policy, so a policy change rolls the pods
+(the services read the policy file at start only). ctx: dict root name svc.
+*/}}
+{{- define "hitl-gate.podAnnotations" -}}
+{{- if not .root.Values.policy.existingConfigMap }}
+checksum/policy: {{ include "hitl-gate.policyContent" .root | sha256sum }}
+{{- end }}
+{{- with merge (deepCopy (.svc.podAnnotations | default dict)) (deepCopy (.root.Values.podAnnotations | default dict)) }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Pod-level settings every service shares: identity, security, scheduling. ctx: dict root name svc.
+The pods never call the Kubernetes API, so no service account token is mounted.
+*/}}
+{{- define "hitl-gate.podSpecCommon" -}}
+serviceAccountName: {{ include "hitl-gate.serviceAccountName" .root }}
+automountServiceAccountToken: false
+securityContext:
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.svc.nodeSelector | default .root.Values.nodeSelector) }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.svc.tolerations | default .root.Values.tolerations) }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.svc.affinity | default .root.Values.affinity) }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if .root.Values.topologySpread }}
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: kubernetes.io/hostname
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "hitl-gate.selectorLabels" . | nindent 8 }}
+{{- end }}
+{{- end -}}
+
+{{/* Probe timing: the chart-wide `probes`, overridden by the service's own. ctx: dict root svc. */}}
+{{- define "hitl-gate.probeTiming" -}}
+{{- toYaml (mustMergeOverwrite (deepCopy .root.Values.probes) (deepCopy (.svc.probes | default dict))) -}}
+{{- end -}}
+
+{{/*
+Checks that stop a render with a message naming the value and the fix, for mistakes that would
+otherwise only show as a crash-looping pod.
+*/}}
+{{- define "hitl-gate.validate" -}}
+{{- $v := .Values -}}
+{{- if not $v.kafka.bootstrap -}}
+{{- fail "kafka.bootstrap is empty: set it to your brokers' host:port list, e.g. kafka-0.kafka:9092,kafka-1.kafka:9092" -}}
+{{- end -}}
+{{- if not (has $v.kafka.securityProtocol (list "PLAINTEXT" "SSL" "SASL_PLAINTEXT" "SASL_SSL")) -}}
+{{- fail (printf "kafka.securityProtocol %q: use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL" $v.kafka.securityProtocol) -}}
+{{- end -}}
+{{- $sasl := $v.kafka.sasl -}}
+{{- if hasPrefix "SASL_" $v.kafka.securityProtocol -}}
+{{- if not (has $sasl.mechanism (list "PLAIN" "SCRAM-SHA-256" "SCRAM-SHA-512" "OAUTHBEARER")) -}}
+{{- fail (printf "kafka.sasl.mechanism must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER with kafka.securityProtocol %s" $v.kafka.securityProtocol) -}}
+{{- end -}}
+{{- if and (ne $sasl.mechanism "OAUTHBEARER") (or (not $sasl.username) (not $sasl.existingSecret)) -}}
+{{- fail (printf "kafka.sasl.username and kafka.sasl.existingSecret (a Secret with the password under kafka.sasl.passwordKey) are required with SASL mechanism %s" $sasl.mechanism) -}}
+{{- end -}}
+{{- else if $sasl.mechanism -}}
+{{- fail (printf "kafka.sasl.mechanism is set but kafka.securityProtocol is %s: use SASL_SSL (or SASL_PLAINTEXT)" $v.kafka.securityProtocol) -}}
+{{- end -}}
+{{- if and $v.kafka.tls.caSecret $v.kafka.tls.caConfigMap -}}
+{{- fail "set kafka.tls.caSecret or kafka.tls.caConfigMap, not both" -}}
+{{- end -}}
+{{- if and $v.policy.content $v.policy.existingConfigMap -}}
+{{- fail "set policy.content or policy.existingConfigMap, not both" -}}
+{{- end -}}
+{{- if and (not $v.policy.existingConfigMap) (not (include "hitl-gate.policyContent" .)) -}}
+{{- fail "the chart has no files/policy.yaml: run deploy/helm/sync-files.sh (or set policy.content)" -}}
+{{- end -}}
+{{- $reserved := fromYamlArray (include "hitl-gate.reservedEnv" .) -}}
+{{- range $c := fromYamlArray (include "hitl-gate.components" .) -}}
+{{- $svc := index $v $c.key -}}
+{{- range $k, $_ := merge (deepCopy ($svc.env | default dict)) (deepCopy ($v.env | default dict)) -}}
+{{- if has $k $reserved -}}
+{{- fail (printf "%s is set by the chart from structured values (kafka.*, topicPrefix, log.*, policy.*, %s.*): set it there, not in an env map" $k $c.key) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq $c.kind "StatefulSet") (not (gt (int $svc.metricsPort) 0)) -}}
+{{- fail (printf "%s.metricsPort must be a port: the probes and Prometheus use /metrics" $c.key) -}}
+{{- end -}}
+{{- end -}}
+{{- $api := $v.reviewApi -}}
+{{- if and $api.enabled (not $api.database.existingSecret) (or (gt (int $api.replicas) 1) $api.autoscaling.enabled) -}}
+{{- fail "reviewApi on SQLite (no reviewApi.database.existingSecret) runs one replica only: set a PostgreSQL URL Secret, or replicas 1 and autoscaling off" -}}
+{{- end -}}
+{{- if and $api.oidc.jwksUrl (or (not $api.oidc.issuer) (not $api.oidc.audience)) -}}
+{{- fail "reviewApi.oidc.issuer and reviewApi.oidc.audience are required with reviewApi.oidc.jwksUrl" -}}
+{{- end -}}
+{{- if and $api.webhook.urlKey (not $api.webhook.existingSecret) -}}
+{{- fail "reviewApi.webhook.urlKey reads the URL from reviewApi.webhook.existingSecret: set that Secret's name" -}}
+{{- end -}}
+{{- if not (has $v.feedback.retrain.mode (list "firstReplica" "all" "none")) -}}
+{{- fail (printf "feedback.retrain.mode %q: use firstReplica, all or none" $v.feedback.retrain.mode) -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,596 @@
+"""The deployment files, checked offline: the Helm chart and the compose stack.
+
+`helm lint`; `helm template` with the default and the production values; every rendered manifest
+validated against the Kubernetes JSON schemas that the kubernetes-validate package ships (the
+Prometheus Operator's two kinds against the subset of their CRD schema we use); and the settings
+each manifest gives a service checked against that service's own settings class, so a misspelt
+or invalid HITL_* variable fails here rather than in a crash-looping pod. Needs `helm` on PATH
+(.ci/run installs it); without it the tests fail and say how to install it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from feedback.config import FeedbackSettings
+from hitl_runtime.policy import load_policy
+from hitl_runtime.settings import ServiceSettings, load_settings
+from review_api.config import ReviewApiSettings
+from router.config import RouterSettings
+from scorer.config import ScorerSettings
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "hitl-gate"
+PRODUCTION = CHART / "values-production.yaml"
+HELM_VERSION = "v3.22.0"  # the version .ci/run installs
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and a current one.
+KUBE_VERSIONS = ("1.27.0", "1.37.0")
+VALUES = {"default": [], "production": ["-f", str(PRODUCTION)]}
+
+SETTINGS: dict[str, type[ServiceSettings]] = {
+    "scorer": ScorerSettings,
+    "router": RouterSettings,
+    "review-api": ReviewApiSettings,
+    "feedback": FeedbackSettings,
+}
+METRICS_PORTS = {"scorer": 9401, "router": 9402, "feedback": 9403}
+STREAMS = ("scorer", "router", "feedback")
+WORKLOADS = ("StatefulSet", "Deployment", "Job")
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    path = shutil.which("helm")
+    if path is None:
+        pytest.fail(
+            "helm is not on PATH. Install it with "
+            f"`go install helm.sh/helm/v3/cmd/helm@{HELM_VERSION}` and put $(go env GOPATH)/bin "
+            "on PATH (.ci/run does both), then run `make helm`.",
+            pytrace=False,
+        )
+    return path
+
+
+def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - helm from PATH, our own arguments
+        [helm, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def render(helm: str, *args: str, kube_version: str = KUBE_VERSIONS[-1]) -> list[dict[str, Any]]:
+    # Always an explicit Kubernetes version: a helm built by a plain `go install` assumes 1.20,
+    # below the chart's kubeVersion.
+    result = run_helm(
+        helm,
+        "template",
+        "hitl",
+        str(CHART),
+        "--namespace",
+        "hitl",
+        "--kube-version",
+        kube_version,
+        *args,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.fixture(scope="module", params=sorted(VALUES))
+def rendered(request: pytest.FixtureRequest, helm: str) -> list[dict[str, Any]]:
+    return render(helm, *VALUES[request.param])
+
+
+def of_kind(docs: list[dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] in kinds]
+
+
+def component(doc: dict[str, Any]) -> str:
+    return str(doc["metadata"]["labels"]["app.kubernetes.io/component"])
+
+
+def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(doc["spec"]["template"]["spec"]["containers"])
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+# -- the chart's copies of repository files -------------------------------------------------------
+
+
+def test_chart_copies_of_policy_and_alert_rules_are_fresh() -> None:
+    pairs = {
+        ROOT / "policy" / "default.yaml": CHART / "files" / "policy.yaml",
+        ROOT / "deploy" / "prometheus" / "alerts.yml": CHART / "files" / "alerts.yml",
+    }
+    stale = []
+    for source, copy in pairs.items():
+        if source.exists() != copy.exists() or (
+            source.exists() and source.read_bytes() != copy.read_bytes()
+        ):
+            stale.append(str(copy.relative_to(ROOT)))
+    assert not stale, f"stale chart copies {stale}: run deploy/helm/sync-files.sh (or make helm)"
+
+
+# -- helm lint and schema validation ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", sorted(VALUES))
+def test_helm_lint_is_clean(helm: str, values: str) -> None:
+    result = run_helm(helm, "lint", "--strict", str(CHART), *VALUES[values])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+_DURATION = {"type": "string", "pattern": r"^(\d+(ms|s|m|h|d|w|y))+$"}
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_METADATA = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": {"type": "string"}, "labels": _STRING_MAP},
+}
+# The fields of the Prometheus Operator's CRDs (monitoring.coreos.com/v1) the chart uses, as
+# its CRD schema defines them; an unknown field is an error, as in a strict apply.
+CRD_SCHEMAS: dict[str, dict[str, Any]] = {
+    "ServiceMonitor": {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "metadata": _METADATA,
+            "spec": {
+                "type": "object",
+                "required": ["selector", "endpoints"],
+                "additionalProperties": False,
+                "properties": {
+                    "jobLabel": {"type": "string"},
+                    "selector": {
+                        "type": "object",
+                        "properties": {"matchLabels": _STRING_MAP},
+                        "additionalProperties": False,
+                    },
+                    "endpoints": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["port"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "port": {"type": "string"},
+                                "path": {"type": "string"},
+                                "interval": _DURATION,
+                                "scrapeTimeout": _DURATION,
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "PrometheusRule": {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "metadata": _METADATA,
+            "spec": {
+                "type": "object",
+                "required": ["groups"],
+                "additionalProperties": False,
+                "properties": {
+                    "groups": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "rules"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "name": {"type": "string", "minLength": 1},
+                                "interval": _DURATION,
+                                "rules": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["expr"],
+                                        "oneOf": [
+                                            {"required": ["alert"]},
+                                            {"required": ["record"]},
+                                        ],
+                                        "additionalProperties": False,
+                                        "properties": {
+                                            "alert": {"type": "string"},
+                                            "record": {"type": "string"},
+                                            "expr": {"type": ["string", "integer"]},
+                                            "for": _DURATION,
+                                            "keep_firing_for": _DURATION,
+                                            "labels": _STRING_MAP,
+                                            "annotations": _STRING_MAP,
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+@pytest.mark.parametrize("values", sorted(VALUES))
+def test_rendered_manifests_are_valid_kubernetes(helm: str, values: str, kube_version: str) -> None:
+    docs = render(helm, *VALUES[values], kube_version=kube_version)
+    errors = []
+    for doc in docs:
+        where = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+        try:
+            if doc["kind"] in CRD_SCHEMAS:
+                jsonschema.validate(doc, CRD_SCHEMAS[doc["kind"]])
+            else:
+                kubernetes_validate.validate(doc, kube_version, strict=True)
+        except (jsonschema.ValidationError, kubernetes_validate.ValidationError) as exc:
+            errors.append(f"{where}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError as exc:  # a kind it has no schema for
+            errors.append(f"{where}: {exc}")
+    assert not errors, "\n".join(errors)
+    kinds = {d["kind"] for d in docs}
+    assert {"StatefulSet", "Deployment", "Service", "ConfigMap", "PodDisruptionBudget"} <= kinds
+    if values == "production":
+        assert {"HorizontalPodAutoscaler", "ServiceMonitor", "PrometheusRule"} <= kinds
+
+
+# -- what the manifests say ------------------------------------------------------------------------
+
+
+def test_every_service_runs_non_root_on_a_read_only_filesystem(
+    rendered: list[dict[str, Any]],
+) -> None:
+    workloads = of_kind(rendered, *WORKLOADS)
+    assert {component(w) for w in workloads} >= set(SETTINGS)
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        mounts_by_volume = {v["name"]: v for v in pod["volumes"]}
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"]["drop"] == ["ALL"]
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            # A mount path in the pod, not a temporary file here.
+            scratch = mounts["/tmp"]  # noqa: S108
+            assert "emptyDir" in mounts_by_volume[scratch]
+            if workload["kind"] != "Job":
+                for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                    assert probe in container, (component(workload), probe)
+                assert container["resources"]["requests"]
+
+
+def test_probes_and_ports_match_the_services_settings(rendered: list[dict[str, Any]]) -> None:
+    for workload in of_kind(rendered, "StatefulSet", "Deployment"):
+        name = component(workload)
+        (container,) = containers(workload)
+        env = env_of(container)
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        if name in STREAMS:
+            assert ports == {"metrics": METRICS_PORTS[name]}
+            assert env["HITL_METRICS_PORT"]["value"] == str(METRICS_PORTS[name])
+            paths = {"/metrics"}
+        else:
+            assert env["HITL_HTTP_PORT"]["value"] == str(ports["http"])
+            assert env["HITL_HTTP_HOST"]["value"] == "0.0.0.0"
+            paths = {"/healthz", "/readyz"}
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert container[probe]["httpGet"]["port"] in ports
+            assert container[probe]["httpGet"]["path"] in paths
+
+
+def test_exactly_once_services_have_stable_unique_ids_per_replica(
+    rendered: list[dict[str, Any]],
+) -> None:
+    by_name = {component(w): w for w in of_kind(rendered, "StatefulSet")}
+    assert set(by_name) == set(STREAMS), "scorer, router and feedback run as StatefulSets"
+    for name, workload in by_name.items():
+        (container,) = containers(workload)
+        names = [e["name"] for e in container["env"]]
+        id_var = "HITL_TRANSACTIONAL_ID" if name == "scorer" else "HITL_INSTANCE_ID"
+        assert env_of(container)[id_var]["value"] == "$(POD_NAMESPACE).$(POD_NAME)"
+        # Kubernetes expands $(VAR) only from variables defined earlier in the list.
+        assert names.index("POD_NAME") < names.index(id_var)
+        assert names.index("POD_NAMESPACE") < names.index(id_var)
+        assert workload["spec"]["serviceName"] == workload["metadata"]["name"]
+
+
+def _fake_env_value(name: str, entry: dict[str, Any]) -> str:
+    """The value a variable would have in the pod: literal values with $(VAR) references
+    expanded, and a well-formed stand-in for one read from a Secret."""
+    if "value" in entry:
+        pod = {"POD_NAME": "hitl-hitl-gate-scorer-0", "POD_NAMESPACE": "hitl"}
+        return re.sub(r"\$\((\w+)\)", lambda m: pod[m.group(1)], str(entry["value"]))
+    assert "secretKeyRef" in entry["valueFrom"] or "fieldRef" in entry["valueFrom"], entry
+    if name == "HITL_DATABASE_URL":
+        return "postgresql+asyncpg://hitl:secret@db:5432/hitl"
+    if name == "HITL_WEBHOOK_URL":
+        return "https://hooks.example/abc"
+    return "from-a-secret"
+
+
+def check_settings(service: str, env: dict[str, str]) -> None:
+    """Every HITL_* variable is a setting of this service and the whole set loads."""
+    cls = SETTINGS[service]
+    overrides = {}
+    for name, value in env.items():
+        if not name.startswith("HITL_"):
+            continue
+        field = name.removeprefix("HITL_").lower()
+        assert field in cls.model_fields, f"{service}: {name} is not one of its settings"
+        overrides[field] = value
+    load_settings(cls, **overrides)
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The settings classes read HITL_* from the environment too: only the manifest's count.
+    for name in list(os.environ):
+        if name.startswith("HITL_"):
+            monkeypatch.delenv(name)
+    yield
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_every_variable_is_a_setting_of_its_service_and_loads(
+    rendered: list[dict[str, Any]],
+) -> None:
+    for workload in of_kind(rendered, "StatefulSet", "Deployment"):
+        (container,) = containers(workload)
+        env = {n: _fake_env_value(n, e) for n, e in env_of(container).items()}
+        check_settings(component(workload), env)
+
+
+def test_secrets_are_references_only(rendered: list[dict[str, Any]]) -> None:
+    assert not of_kind(rendered, "Secret"), "the chart creates no Secret: it refers to yours"
+    secret_vars = {
+        "HITL_KAFKA_SASL_PASSWORD",
+        "HITL_WEBHOOK_SECRET",
+        "HITL_SMTP_PASSWORD",
+        "HITL_DATABASE_URL",
+    }
+    seen = set()
+    for workload in of_kind(rendered, *WORKLOADS):
+        for container in containers(workload):
+            for name, entry in env_of(container).items():
+                if name not in secret_vars:
+                    continue
+                seen.add(name)
+                if name == "HITL_DATABASE_URL" and str(entry.get("value", "")).startswith("sqlite"):
+                    continue  # SQLite in the pod: a path, no credential
+                assert "secretKeyRef" in entry.get("valueFrom", {}), (component(workload), name)
+    production = any(d["kind"] == "ServiceMonitor" for d in rendered)
+    if production:
+        assert seen == secret_vars
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_policy_config_map_holds_a_valid_policy(
+    rendered: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    (config_map,) = [d for d in of_kind(rendered, "ConfigMap") if "policy.yaml" in d["data"]]
+    path = tmp_path / "policy.yaml"
+    path.write_text(config_map["data"]["policy.yaml"])
+    assert load_policy(path).content_types
+    for workload in of_kind(rendered, "StatefulSet", "Deployment"):
+        pod = workload["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert env_of(container)["HITL_POLICY_FILE"]["value"] == "/etc/hitl/policy/policy.yaml"
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["policy"]["configMap"]["name"] == config_map["metadata"]["name"]
+        assert "checksum/policy" in workload["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_monitoring_objects_cover_every_service(helm: str) -> None:
+    docs = render(helm, "-f", str(PRODUCTION))
+    monitors = of_kind(docs, "ServiceMonitor")
+    assert {component(m) for m in monitors} == set(SETTINGS)
+    services = {component(s): s for s in of_kind(docs, "Service")}
+    for monitor in monitors:
+        service = services[component(monitor)]
+        assert (
+            monitor["spec"]["selector"]["matchLabels"].items()
+            <= service["metadata"]["labels"].items()
+        )
+        port_names = {p["name"] for p in service["spec"]["ports"]}
+        assert {e["port"] for e in monitor["spec"]["endpoints"]} <= port_names
+        # job = the component name, the job names the alert rules and compose's Prometheus use
+        assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/component"
+    (rule,) = of_kind(docs, "PrometheusRule")
+    alerts = ROOT / "deploy" / "prometheus" / "alerts.yml"
+    if alerts.exists():
+        assert rule["spec"]["groups"] == yaml.safe_load(alerts.read_text())["groups"]
+    else:
+        assert rule["spec"]["groups"][0]["name"] == "hitl-gate-placeholder"
+
+
+def test_hpa_replaces_fixed_replicas_and_targets_the_workload(helm: str) -> None:
+    docs = render(helm, "-f", str(PRODUCTION))
+    workloads = {component(w): w for w in of_kind(docs, "StatefulSet", "Deployment")}
+    for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
+        target = workloads[component(hpa)]
+        assert hpa["spec"]["scaleTargetRef"]["kind"] == target["kind"]
+        assert hpa["spec"]["scaleTargetRef"]["name"] == target["metadata"]["name"]
+        assert "replicas" not in target["spec"], "an HPA owns the replica count"
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (
+            ["kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=SCRAM-SHA-512"],
+            "kafka.sasl.existingSecret",
+        ),
+        (["kafka.securityProtocol=SASL_SSL"], "kafka.sasl.mechanism must be"),
+        (["kafka.sasl.mechanism=PLAIN"], "use SASL_SSL"),
+        (["reviewApi.replicas=2"], "runs one replica only"),
+        (["reviewApi.oidc.jwksUrl=https://idp.example/jwks"], "reviewApi.oidc.issuer"),
+        (["scorer.env.HITL_TOPIC_PREFIX=x."], "HITL_TOPIC_PREFIX is set by the chart"),
+        (["router.metricsPort=0"], "router.metricsPort must be a port"),
+        (["feedback.retrain.mode=sometimes"], "feedback.retrain.mode"),
+    ],
+)
+def test_wrong_values_stop_the_render_with_the_fix(
+    helm: str, sets: list[str], message: str
+) -> None:
+    args = [arg for s in sets for arg in ("--set", s)]
+    result = run_helm(
+        helm, "template", "hitl", str(CHART), "--kube-version", KUBE_VERSIONS[-1], *args
+    )
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("pod", "expected"), [("x-feedback-0", "true"), ("x-feedback-1", "false")])
+def test_only_the_first_feedback_replica_retrains(
+    rendered: list[dict[str, Any]], pod: str, expected: str
+) -> None:
+    (feedback,) = [w for w in of_kind(rendered, "StatefulSet") if component(w) == "feedback"]
+    (container,) = containers(feedback)
+    shell, flag, script = container["command"]
+    assert (shell, flag) == ("/bin/sh", "-c")
+    assert script.endswith("exec /app/bin/hitl-service")
+    probe = script.removesuffix("exec /app/bin/hitl-service") + 'printf %s "$HITL_RETRAIN_ENABLED"'
+    result = subprocess.run(  # noqa: S603 - the chart's own start script
+        ["/bin/sh", "-c", probe],
+        env={"POD_NAME": pod, "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    assert result.stdout == expected
+
+
+# -- the images and the compose stack --------------------------------------------------------------
+
+
+def test_dockerfile_copies_every_workspace_manifest() -> None:
+    """uv reads every workspace member's pyproject.toml; the dependency layer must copy each."""
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    members = {
+        path.parent.relative_to(ROOT).as_posix()
+        for pattern in root["tool"]["uv"]["workspace"]["members"]
+        for path in ROOT.glob(f"{pattern}/pyproject.toml")
+    }
+    dockerfile = (ROOT / "deploy" / "docker" / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\S+)/pyproject\.toml \1/$", dockerfile, re.MULTILINE))
+    assert copied == members
+    services = set(re.findall(r"^\s+([a-z|-]+)\)", dockerfile, re.MULTILINE))
+    assert {s for line in services for s in line.split("|")} == set(SETTINGS)
+
+
+def _interpolate(value: str) -> str:
+    """Compose's ${VAR:-default} with no VAR set."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    text = (ROOT / "docker-compose.yml").read_text()
+    docker = shutil.which("docker")
+    if docker:
+        # The compose plugin resolves anchors, merges and interpolation like `up` does; a
+        # docker client without it (or without an engine) still gets the checks below.
+        plugin = subprocess.run(  # noqa: S603
+            [docker, "compose", "version"], capture_output=True, timeout=30, check=False
+        )
+        if plugin.returncode == 0:
+            config = subprocess.run(  # noqa: S603
+                [docker, "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert config.returncode == 0, config.stderr
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_compose_runs_each_service_from_its_image_with_valid_settings(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    assert services["kafka"]["image"] == "apache/kafka:4.4.0"
+    for name in SETTINGS:
+        service = services[name]
+        assert service["build"]["dockerfile"] == "deploy/docker/Dockerfile"
+        assert service["build"]["args"]["SERVICE"] == name
+        assert service["image"] == f"hitl-gate/{name}:0.1.0"
+        assert service["read_only"] is True
+        assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        env = {k: _interpolate(str(v)) for k, v in service["environment"].items()}
+        assert env["HITL_KAFKA_BOOTSTRAP"] == "kafka:19092"
+        check_settings(name, env)
+    advertised = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert "INTERNAL://kafka:19092" in advertised
+    assert "PLAINTEXT://127.0.0.1:9092" in advertised  # the Makefile's local runs
+
+
+def test_compose_prometheus_scrapes_every_service_and_loads_the_rules(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    prometheus_dir = ROOT / "deploy" / "prometheus"
+    assert "./deploy/prometheus:/etc/prometheus/hitl:ro" in services["prometheus"]["volumes"]
+    config = yaml.safe_load((prometheus_dir / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    targets = {
+        job["job_name"]: target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    expected = {}
+    for name in SETTINGS:
+        env = services[name]["environment"]
+        port = env["HITL_HTTP_PORT"] if name == "review-api" else env["HITL_METRICS_PORT"]
+        expected[name] = f"{name}:{port}"
+    assert targets == expected
+
+
+def test_compose_grafana_provisions_the_dashboard(compose: dict[str, Any]) -> None:
+    volumes = compose["services"]["grafana"]["volumes"]
+    mounts = dict(v.rsplit(":", 1)[0].split(":", 1) for v in volumes if v.startswith("./"))
+    for source in mounts:
+        assert (ROOT / source).is_dir(), source
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/hitl-gate.yml").read_text()
+    )
+    (entry,) = provider["providers"]
+    assert mounts["./deploy/grafana/dashboards"] == entry["options"]["path"]
+    datasources = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    (source,) = datasources["datasources"]
+    assert source["url"] == "http://prometheus:9090" and source["isDefault"] is True
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/hitl-gate.json").read_text())
+    assert dashboard["panels"]
