@@ -23,7 +23,7 @@ from review_api import metrics, readmodels, service, sla
 from review_api.config import ReviewApiSettings
 from review_api.db import Item, Outbox
 from review_api.notify import Notifier
-from review_api.store import unsent_outbox
+from review_api.store import on_postgres, unsent_outbox
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,26 @@ async def relay_once(
     sessions: async_sessionmaker[AsyncSession], producer: Producer, settings: ReviewApiSettings
 ) -> int:
     """Publish unsent outbox rows; mark sent only those the broker acknowledged. A pass waits
-    for every delivery report, so a row is never in flight twice."""
-    async with sessions() as session:
+    for every delivery report, so a row is never in flight twice. On PostgreSQL the rows stay
+    locked (SKIP LOCKED) until marked, so several replicas never publish the same decision; on
+    SQLite no transaction is held across the flush, where it would block the API's writes."""
+    async with sessions() as session, session.begin():
         rows = await unsent_outbox(session, 500)
-    if not rows:
-        return 0
+        if not rows:
+            return 0
+        if on_postgres(session):
+            delivered = await _publish(rows, producer, settings)
+            await _mark_sent(session, delivered, settings)
+            return len(delivered)
+    delivered = await _publish(rows, producer, settings)
+    async with sessions() as session, session.begin():
+        await _mark_sent(session, delivered, settings)
+    return len(delivered)
+
+
+async def _publish(
+    rows: list[Outbox], producer: Producer, settings: ReviewApiSettings
+) -> list[int]:
     delivered: list[int] = []
     failures: dict[str, int] = {}
 
@@ -135,14 +150,19 @@ async def relay_once(
             "decisions not delivered yet; they stay in the outbox",
             extra={"fields": {"undelivered": sum(failures.values()), "reasons": failures}},
         )
-    if delivered:
-        async with sessions() as session, session.begin():
-            await session.execute(
-                update(Outbox).where(Outbox.id.in_(delivered)).values(sent_at=datetime.now(UTC))
-            )
-        # Every outbox row is a Decision for `decisions` (verdicts and SLA fallback rejects).
-        MESSAGES_PRODUCED.labels(settings.service_name, "decisions").inc(len(delivered))
-    return len(delivered)
+    return delivered
+
+
+async def _mark_sent(
+    session: AsyncSession, delivered: list[int], settings: ReviewApiSettings
+) -> None:
+    if not delivered:
+        return
+    await session.execute(
+        update(Outbox).where(Outbox.id.in_(delivered)).values(sent_at=datetime.now(UTC))
+    )
+    # Every outbox row is a Decision for `decisions` (verdicts and SLA fallback rejects).
+    MESSAGES_PRODUCED.labels(settings.service_name, "decisions").inc(len(delivered))
 
 
 async def sweep_forever(

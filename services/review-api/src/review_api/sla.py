@@ -18,7 +18,7 @@ from hitl_schemas import Escalation, RoutedDraft, topic
 from review_api import domain
 from review_api.db import Item
 from review_api.metrics import SLA_BREACHES
-from review_api.store import add_outbox, append_audit
+from review_api.store import add_outbox, append_audit, skip_locked
 
 SWEEPER = "sla-sweeper"
 
@@ -35,7 +35,7 @@ async def sweep(
         .limit(limit)
     )
     notices: list[dict[str, Any]] = []
-    for item in (await session.execute(query)).scalars():
+    for item in (await session.execute(skip_locked(query, session))).scalars():
         ct = policy.for_type(item.content_type)
         target = policy.next_tier(item.tier)
         base = {"draft_id": item.draft_id, "content_type": item.content_type, "at": now.isoformat()}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Select, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 from review_api.db import ApiKey, AuditEntry, Item, Outbox, Review, Reviewer
 from review_api.domain import PRIORITY_RANK, Principal
 from review_api.metrics import CLAIMS
+
+Q = TypeVar("Q", bound=Select[Any])
 
 API_KEY_PREFIX = "hitl_"
 
@@ -75,9 +77,7 @@ async def claim_candidates(
     )
     if content_types is not None:
         query = query.where(Item.content_type.in_(content_types))
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list((await session.execute(query)).scalars())
+    return list((await session.execute(skip_locked(query, session))).scalars())
 
 
 async def take_lease(
@@ -149,9 +149,23 @@ async def add_outbox(
     session.add(Outbox(topic=topic, key=key, payload=payload, created_at=now))
 
 
+def on_postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def skip_locked(query: Q, session: AsyncSession) -> Q:
+    """On PostgreSQL, lock the selected rows and pass over rows another replica holds, so
+    replicas share the work instead of doing it twice. SQLite has one writer at a time anyway
+    (and one replica: the Helm chart refuses more)."""
+    if on_postgres(session):
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
 async def unsent_outbox(session: AsyncSession, limit: int) -> list[Outbox]:
+    """Unsent rows, locked for the caller's transaction: another replica's relay skips them."""
     query = select(Outbox).where(Outbox.sent_at.is_(None)).order_by(Outbox.id).limit(limit)
-    return list((await session.execute(query)).scalars())
+    return list((await session.execute(skip_locked(query, session))).scalars())
 
 
 def priority_rank(priority: str) -> int:
