@@ -313,6 +313,7 @@ def _summary(console: Console, tally: Tally, bots: list[ReviewerBot]) -> Summary
             decided=sum(b.stats.decided for b in bots),
             bot_errors=sum(b.stats.errors for b in bots),
         )
+    console.print()
     console.print(
         f"sent {summary.sent}, routed {summary.routed}, auto-approved {summary.auto_approved}, "
         f"true escapes {summary.true_escapes}, decisions by bots {summary.decided}"
