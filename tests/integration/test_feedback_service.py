@@ -106,6 +106,37 @@ def test_one_example_per_decision_with_lineage_through_kill_9(
     assert {e.verdict for e in examples_out} == {"edit", "approve", "reject"}
 
 
+def test_a_decision_sent_twice_becomes_one_example(
+    settings: ServiceSettings,
+    topics: str,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+) -> None:
+    """review-api's relay is at-least-once: after a crash it re-sends decisions with the same
+    decision_id. Copies in the same batch and in later batches are both dropped."""
+    publisher = EventPublisher(producer_factory(), settings)
+    sent = [decision(i) for i in range(300)]
+    for event in [*sent, sent[0], sent[1]]:  # two copies, in the same batch as their originals
+        publisher.publish("decisions", event.draft_id, event)
+    publisher.flush()
+    out = f"{topics}retraining-feedback"
+    service = feedback_process(settings, f"fb-{uuid.uuid4().hex[:6]}")
+    try:
+        read_to_end(kafka_bootstrap, out, at_least=len(sent), timeout=90)
+        for event in sent[:50]:  # copies long after their originals were committed
+            publisher.publish("decisions", event.draft_id, event)
+        marker = decision(999)
+        publisher.publish("decisions", marker.draft_id, marker)
+        publisher.flush()
+        records = read_to_end(kafka_bootstrap, out, at_least=len(sent) + 1, timeout=90)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        _, err = service.communicate(timeout=60)
+    assert service.returncode == 0, err.decode()[-2000:]
+    counts = Counter(decode(FeedbackExample, m.value()).draft_id for m in records)
+    assert len(counts) == len(sent) + 1 and max(counts.values()) == 1
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 @pytest.mark.parametrize("kind", ["labels", "preferences"])
 def test_export_both_kinds_and_formats_read_back_field_by_field(

@@ -20,6 +20,11 @@ DLQ_MESSAGES = Counter(
     "Records sent to a dead-letter topic, per source topic and error kind.",
     ["service", "topic", "kind"],
 )
+DUPLICATES_DROPPED = Counter(
+    "hitl_duplicates_dropped_total",
+    "Re-sent events dropped because their id was seen recently (see hitl_runtime.recent).",
+    ["service", "topic"],
+)
 PROCESSING_SECONDS = Histogram(
     "hitl_processing_seconds",
     "Time to process one batch (transaction commit included), per service and stage.",

@@ -24,7 +24,9 @@ from feedback.retraining import run_once, serving_model, targets_of
 from feedback.trigger import RetrainWorker
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
 from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
+from hitl_runtime.metrics import DUPLICATES_DROPPED
 from hitl_runtime.policy import Policy, load_policy
+from hitl_runtime.recent import RecentIds
 from hitl_runtime.txn import TransactionalLoop
 from hitl_schemas import Decision, Lineage, topic
 
@@ -42,6 +44,10 @@ class FeedbackService:
     retrainer: RetrainWorker | None = None
     # Examples of the batch in its transaction; counted for the trigger once it is committed.
     _batch_examples: int = field(default=0, init=False)
+    # Decision ids already turned into examples, and those of the batch in flight (remembered
+    # only once committed: an aborted batch is handled again and must not skip its own ids).
+    recent: RecentIds = field(default_factory=RecentIds)
+    _batch_ids: set[str] = field(default_factory=set, init=False)
 
     def run(self, stop: threading.Event) -> None:
         if self.retrainer is not None:
@@ -68,6 +74,8 @@ class FeedbackService:
 
     def _committed(self) -> None:
         self.publisher.drain_failures()
+        for decision_id in self._batch_ids:
+            self.recent.add(decision_id)
         if self.retrainer is not None:
             self.retrainer.add(self._batch_examples)
 
@@ -75,12 +83,17 @@ class FeedbackService:
         now = datetime.now(UTC)
         # Assigned, not added to: an aborted batch is handled again from the start.
         self._batch_examples = 0
+        self._batch_ids = set[str]()
         for msg in records:
             decision = decode_or_dead_letter(
                 msg, Decision, limits=self.settings.limits, dead_letters=self.dead_letters
             )
             if decision is None or decision.fallback_applied:
                 continue
+            if decision.decision_id in self.recent or decision.decision_id in self._batch_ids:
+                DUPLICATES_DROPPED.labels(self.settings.service_name, "decisions").inc()
+                continue  # a decision re-sent by review-api's at-least-once relay
+            self._batch_ids.add(decision.decision_id)
             lineage = Lineage(
                 topic=self.dead_letters.registered_name(msg.topic() or ""),
                 partition=msg.partition() or 0,

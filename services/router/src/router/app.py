@@ -24,7 +24,9 @@ from confluent_kafka.cimpl import NewTopic
 
 from hitl_runtime.cloudevents import ce_headers, source_of
 from hitl_runtime.kafka import make_admin
+from hitl_runtime.metrics import DUPLICATES_DROPPED
 from hitl_runtime.policy import Policy, load_policy
+from hitl_runtime.recent import RecentIds
 from hitl_runtime.serde import EventValidationError, decode, encode
 from hitl_schemas import Decision, ThresholdState, topic
 from router import metrics
@@ -151,6 +153,8 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
         partitions=settings.internal_partitions,
     )
 
+    recent = RecentIds()
+
     @app.agent(by_type)
     async def learn(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
@@ -158,6 +162,9 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
                 decision = decode(Decision, event.value, settings.limits)
             except EventValidationError:
                 continue  # the regroup stage only forwards valid decisions
+            if decision.decision_id in recent:
+                DUPLICATES_DROPPED.labels(settings.service_name, "decisions").inc()
+                continue  # re-sent by review-api's at-least-once relay: learn it once
             key = decision.content_type.encode()
             raw = states.get(key)
             value, published = apply_decision(
@@ -169,6 +176,7 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
                 config,
                 datetime.now(UTC),
             )
+            recent.add(decision.decision_id)
             if value is None:
                 continue
             states[key] = json.dumps(value).encode()
