@@ -65,7 +65,8 @@ def test_sasl_settings_reach_the_client_config_and_the_password_stays_secret(
     assert conf["security.protocol"] == "SASL_SSL"
 
 
-def test_defaults_point_at_the_local_broker() -> None:
+def test_defaults_point_at_the_local_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HITL_KAFKA_BOOTSTRAP", raising=False)  # a developer's own broker
     settings = load_settings(ServiceSettings)
     assert settings.kafka_bootstrap == "127.0.0.1:9092"
     assert settings.limits.max_text_chars == 50_000
