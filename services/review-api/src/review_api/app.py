@@ -28,6 +28,7 @@ from review_api.notify import Notifier, SmtpTarget
 from review_api.routes import admin, health, items, reports
 from review_api.store import create_schema, make_engine, sessions
 from review_api.tokens import JwtVerifier
+from review_api.web import router as web_router
 
 DESCRIPTION = """
 The human review service of HITL gate. Reviewers claim an item (a lease that expires), see the
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(items.router)
     app.include_router(admin.router)
     app.include_router(reports.router)
+    app.include_router(web_router.router)
 
     @app.exception_handler(Denied)
     async def denied(_request: Request, exc: Denied) -> JSONResponse:
