@@ -287,8 +287,8 @@ def run(args: argparse.Namespace, console: Console) -> Summary:
         for thread in threads:
             thread.start()
         footer = (
-            f"run {run_id} · broker {bootstrap} · review-api {base}/docs · admin key in "
-            f"{state / 'admin.key'} · logs {state} · Ctrl-C stops everything"
+            f"run {run_id} · broker {bootstrap} · reviewer page {base}/ui/ (sign in with the key "
+            f"in {state / 'admin.key'}) · API {base}/docs · logs {state} · Ctrl-C stops everything"
         )
         (state / "admin.key").write_text(admin_key + "\n")
         (state / "admin.key").chmod(0o600)
