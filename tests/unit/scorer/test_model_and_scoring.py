@@ -44,6 +44,24 @@ def _with(**params: Any) -> ModelVersion:
     return good.model_copy(update={"parameters": parameters, "sha256": fingerprint(parameters)})
 
 
+def test_each_signal_reports_its_contribution_to_the_score(scorer: Scorer, model: Combiner) -> None:
+    """The reviewer page shows how much each signal pulled the score: weight x value, in
+    log-odds, with the producer's two features under producer_confidence."""
+    draft = make_draft(
+        "Hi Dana, under section 6.1 you can return it within 90 days for a full refund.",
+        sources=SOURCES,
+    )
+    (score,), _ = scorer.score_batch([draft], model)
+    signals = {s.name: s for s in score.signals}
+    weights = dict(model.weights)
+    grounding = signals["grounding"]
+    assert grounding.details["contribution"] == pytest.approx(
+        weights["grounding"] * grounding.value, abs=1e-3
+    )
+    assert grounding.details["contribution"] < -1.0  # the misquote is what sank this draft
+    assert "contribution" in signals["producer_confidence"].details
+
+
 @pytest.mark.parametrize(
     ("version", "reason"),
     [

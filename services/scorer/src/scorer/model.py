@@ -131,6 +131,11 @@ class Combiner:
         z = max(-40.0, min(40.0, z))
         return 1.0 / (1.0 + math.exp(-z))
 
+    def contributions(self, features: Mapping[str, float]) -> dict[str, float]:
+        """Each feature's share of the logit (weight x value, in log-odds of approval): what a
+        reviewer reads as "this signal pulled the score down by so much"."""
+        return {name: weight * features.get(name, 0.0) for name, weight in self.weights}
+
     def predict(
         self, features: Mapping[str, float], content_type: str, ngrams: NgramVector | None = None
     ) -> float:

@@ -96,11 +96,12 @@ class Scorer:
                 stats.failures[name] += 1
             # The prior weighs no text n-grams: skip hashing the text for it.
             ngrams = ngram_vector(draft.text) if model.reads_text else None
-            confidence = model.predict(features(draft, results[i]), draft.content_type, ngrams)
+            row = features(draft, results[i])
+            confidence = model.predict(row, draft.content_type, ngrams)
             scores.append(
                 Score(
                     confidence=confidence,
-                    signals=_signals(results[i], errors[i]),
+                    signals=_signals(results[i], errors[i], by_signal(model.contributions(row))),
                     model_name=model.name,
                     model_version=model.version,
                     scored_at=scored_at,
@@ -119,7 +120,27 @@ class Scorer:
         return self.score_batch([draft], model)[0][0]
 
 
-def _signals(results: dict[str, SignalResult | None], errors: dict[str, str]) -> list[Signal]:
+# Features that belong to a signal under another name; the rest are named after their signal.
+FEATURE_SIGNAL = {
+    "producer_logit": "producer_confidence",
+    "producer_absent": "producer_confidence",
+    "grounding_unverifiable": "grounding",
+}
+
+
+def by_signal(contributions: dict[str, float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for feature, value in contributions.items():
+        signal = FEATURE_SIGNAL.get(feature, feature)
+        out[signal] = out.get(signal, 0.0) + value
+    return out
+
+
+def _signals(
+    results: dict[str, SignalResult | None],
+    errors: dict[str, str],
+    contributions: dict[str, float],
+) -> list[Signal]:
     out = []
     for name in sorted(results):
         result = results[name]
@@ -131,7 +152,8 @@ def _signals(results: dict[str, SignalResult | None], errors: dict[str, str]) ->
                     name=name,
                     value=result.value,
                     spans=sorted(result.spans, key=_position),
-                    details=result.details,
+                    details=dict(result.details)
+                    | {"contribution": round(contributions.get(name, 0.0), 4)},
                 )
             )
     return out
