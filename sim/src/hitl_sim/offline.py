@@ -11,6 +11,7 @@ from typing import IO
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from hitl_runtime.policy import Policy
+from hitl_schemas import Score
 from hitl_sim.scenario import Scenario
 from hitl_sim.world import SimDraft, stream
 from router.core import hard_rule
@@ -22,29 +23,36 @@ from scorer.signals.toxicity import ToxicityClassifier
 CHUNK = 1000
 
 
-def scored_records(
+def scored_drafts(
     scenario: Scenario, policy: Policy, *, model: Combiner | None = None
-) -> Iterator[Record]:
-    """Each simulated draft scored by the scorer's own code (signals and combiner, prior-1 unless
-    a model is given), with the hard rule it trips; the defect flag is the simulator's truth."""
+) -> Iterator[tuple[SimDraft, Score]]:
+    """Each simulated draft with its score from the scorer's own code (signals and combiner,
+    prior-1 unless a model is given), scored in chunks as the service batches them."""
     scorer = Scorer(policy=policy, toxicity=ToxicityClassifier())
     combiner = model or load_model(prior())
     chunk: list[SimDraft] = []
     for sim in stream(scenario):
         chunk.append(sim)
         if len(chunk) == CHUNK:
-            yield from _score(scorer, combiner, policy, chunk)
+            yield from _score(scorer, combiner, chunk)
             chunk = []
-    yield from _score(scorer, combiner, policy, chunk)
+    yield from _score(scorer, combiner, chunk)
 
 
 def _score(
-    scorer: Scorer, model: Combiner, policy: Policy, chunk: list[SimDraft]
+    scorer: Scorer, model: Combiner, chunk: list[SimDraft]
+) -> Iterator[tuple[SimDraft, Score]]:
+    if chunk:
+        scores, _ = scorer.score_batch([s.draft for s in chunk], model)
+        yield from zip(chunk, scores, strict=True)
+
+
+def scored_records(
+    scenario: Scenario, policy: Policy, *, model: Combiner | None = None
 ) -> Iterator[Record]:
-    if not chunk:
-        return
-    scores, _ = scorer.score_batch([s.draft for s in chunk], model)
-    for sim, score in zip(chunk, scores, strict=True):
+    """Scored drafts as replay records, with the hard rule each trips; the defect flag is the
+    simulator's truth."""
+    for sim, score in scored_drafts(scenario, policy, model=model):
         ct = policy.for_type(sim.draft.content_type)
         yield Record(
             draft_id=sim.draft.draft_id,

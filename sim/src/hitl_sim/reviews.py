@@ -18,43 +18,25 @@ from hitl_runtime.policy import Policy
 from hitl_schemas import Decision, FeedbackExample, Lineage, RoutingSnapshot, Score
 from hitl_schemas.events import Verdict
 from hitl_sim.bots import act
+from hitl_sim.offline import scored_drafts
 from hitl_sim.scenario import Scenario
-from hitl_sim.world import SimDraft, stream
+from hitl_sim.world import SimDraft
 from router.core import RouterConfig, TypeState, choose, hard_rule, initial_state
-from scorer.model import Combiner, load_model, prior
-from scorer.scoring import Scorer
-from scorer.signals.toxicity import ToxicityClassifier
-
-CHUNK = 1000
+from scorer.model import Combiner
 
 
 def reviewed_examples(
     scenario: Scenario, policy: Policy, *, model: Combiner | None = None
 ) -> Iterator[FeedbackExample]:
     """FeedbackExamples for the reviewed share of the scenario's drafts, in decision order."""
-    scorer = Scorer(policy=policy, toxicity=ToxicityClassifier())
-    combiner = model or load_model(prior())
     states = {name: initial_state(name, ct) for name, ct in policy.content_types.items()}
     rng = random.Random(scenario.seed + 1)
     offset = 0
-    for chunk in _chunks(stream(scenario)):
-        scores, _ = scorer.score_batch([s.draft for s in chunk], combiner)
-        for sim_draft, score in zip(chunk, scores, strict=True):
-            example = _review(sim_draft, score, policy, states, scenario, rng, offset)
-            if example is not None:
-                offset += 1
-                yield example
-
-
-def _chunks(sims: Iterator[SimDraft]) -> Iterator[list[SimDraft]]:
-    chunk: list[SimDraft] = []
-    for sim in sims:
-        chunk.append(sim)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    for sim_draft, score in scored_drafts(scenario, policy, model=model):
+        example = _review(sim_draft, score, policy, states, scenario, rng, offset)
+        if example is not None:
+            offset += 1
+            yield example
 
 
 def _review(
