@@ -4,7 +4,7 @@ UV ?= uv
 PYTEST := $(UV) run --locked pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning demo helm
+.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning demo helm chaos soak
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -70,6 +70,12 @@ bench: bench-routing bench-learning ## all benchmarks (~14 min): numbers on stdo
 	deploy/local/postgres.sh start
 	$(UV) run --locked python -m bench.review_bench
 	$(UV) run --locked python -m bench.summary
+
+chaos: ## the crash suite (~6 min): kill -9 every service, crash the broker, stop the database; audit the topics
+	$(UV) run --locked hitl-sim chaos --drafts 6000 --rate 25 --kills 3 --json bench/results/chaos.json
+
+soak: ## sustained load for 10 min: memory must stay flat and lag bounded (figures in bench/results/soak.json)
+	$(UV) run --locked hitl-sim soak --duration 600 --rate 100 --json bench/results/soak.json
 
 bench-learning: ## how fast the scorer learns from simulated reviews, per shipped scenario
 	for s in $(SCENARIOS); do \

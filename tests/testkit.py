@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, Message
 
+from hitl_runtime.follow import at_end
 from hitl_schemas import Draft, DraftContext, ProducerInfo, SourceDocument, examples
 
 T = TypeVar("T")
@@ -97,7 +98,7 @@ def read_to_end(
             for msg in consumer.consume(1000, timeout=0.5):
                 if msg.error() is None:
                     got.append(msg)
-            if len(got) >= at_least and (not until_end or _at_end(consumer, partitions)):
+            if len(got) >= at_least and (not until_end or at_end(consumer, partitions)):
                 return got
             if time.monotonic() > deadline:
                 raise AssertionError(
@@ -105,11 +106,3 @@ def read_to_end(
                 )
     finally:
         consumer.close()
-
-
-def _at_end(consumer: Consumer, partitions: list[Any]) -> bool:
-    for tp in consumer.position(partitions):
-        _, high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-        if high > 0 and tp.offset < high:
-            return False
-    return True

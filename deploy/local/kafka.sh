@@ -2,13 +2,15 @@
 # A real single-node Apache Kafka broker (KRaft, combined broker+controller) without Docker.
 # The broker's jars come from Maven Central through pom.xml; state lives under .local/kafka/.
 #   deploy/local/kafka.sh start|stop|status|logs|reset
-# Environment: HITL_KAFKA_PORT (9092), HITL_KAFKA_HEAP (512m), HITL_KAFKA_START_TIMEOUT (90 s).
+# Environment: HITL_KAFKA_PORT (9092), HITL_KAFKA_HEAP (512m), HITL_KAFKA_START_TIMEOUT (90 s),
+# HITL_KAFKA_STATE (.local/kafka: data, config, pid and log; a second broker needs its own, e.g.
+# the chaos suite's, which restarts it). The jars are shared by every state directory.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-state="$root/.local/kafka"
-jars="$state/jars"
+state="${HITL_KAFKA_STATE:-$root/.local/kafka}"
+jars="$root/.local/kafka/jars"
 data="$state/data"
 pidfile="$state/broker.pid"
 logfile="$state/broker.log"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # A private PostgreSQL server for tests and the demo, from Debian's postgresql package.
 #   deploy/local/postgres.sh start|stop|status|url
-# State in .local/postgres (owned by the postgres user); port HITL_POSTGRES_PORT (55432);
-# trust authentication on 127.0.0.1 only: a local test server, never a production one.
+# State in HITL_POSTGRES_DATA (.local/postgres, owned by the postgres user); port
+# HITL_POSTGRES_PORT (55432); trust authentication on 127.0.0.1 only: a local test server, never
+# a production one.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-data="$root/.local/postgres"
+data="${HITL_POSTGRES_DATA:-$root/.local/postgres}"
 port="${HITL_POSTGRES_PORT:-55432}"
 log() { echo "postgres.sh: $*" >&2; }
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,13 @@ from hitl_runtime.kafka import EventPublisher, make_producer
 from hitl_runtime.policy import load_policy
 from hitl_runtime.serde import decode
 from hitl_runtime.settings import ServiceSettings
-from hitl_schemas import DeadLetter, Decision, RouteReason, examples
+from hitl_schemas import DeadLetter, Decision, examples
 from review_api import adapters, service
-from review_api.app import create_app
 from review_api.config import ReviewApiSettings
 from review_api.domain import Denied, Principal
 from review_api.store import create_schema, make_engine, sessions
 from testkit import read_to_end
+from tests.integration.reviewkit import Jwks, add_reviewer, routed, running, seed
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,61 +59,6 @@ def review_settings(
         relay_interval_ms=50,
     )
     return settings
-
-
-def routed(
-    draft_id: str,
-    *,
-    content_type: str = "customer_email",
-    tier: str = "junior",
-    priority: str = "normal",
-    due_in: float = 3600,
-) -> Any:
-    now = datetime.now(UTC)
-    return examples.routed_draft(
-        draft=examples.draft(draft_id=draft_id, content_type=content_type),
-        reason=RouteReason(kind="low_confidence"),
-        audit=False,
-        audit_q=1.0,
-        tier=tier,
-        priority=priority,
-        routed_at=now,
-        due_at=now + timedelta(seconds=due_in),
-    )
-
-
-@asynccontextmanager
-async def running(settings: ReviewApiSettings, **kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, **kwargs)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://review") as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
-
-
-async def add_reviewer(
-    client: httpx.AsyncClient,
-    rid: str,
-    role: str = "reviewer",
-    tier: str = "junior",
-    types: list[str] | None = None,
-) -> dict[str, str]:
-    from review_api.db import ApiKey, Reviewer
-    from review_api.store import hash_key, new_api_key
-
-    key = new_api_key()
-    async with client.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
-        s.add(Reviewer(id=rid, display_name=rid, role=role, tier=tier, content_types=types))
-        await s.flush()
-        s.add(ApiKey(key_hash=hash_key(key), reviewer_id=rid, created_at=datetime.now(UTC)))
-    return {"Authorization": f"Bearer {key}"}
-
-
-async def seed(client: httpx.AsyncClient, events: list[Any]) -> None:
-    async with client.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
-        for event in events:
-            await service.ingest(s, event, event.model_dump_json().encode(), datetime.now(UTC))
 
 
 def test_ingest_is_idempotent_and_bad_records_go_to_the_dlq(
@@ -574,53 +518,10 @@ def test_current_thresholds_come_from_the_router(
     assert (state["content_type"], state["threshold"]) == ("customer_email", 0.91)
 
 
-class _Jwks:
-    """A local identity provider: an RSA key, its JWKS served over HTTP, and a token signer."""
-
-    def __init__(self) -> None:
-        import http.server
-        import threading
-
-        import jwt
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        body = json.dumps({"keys": [public | {"kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def token(
-        self,
-        sub: str,
-        *,
-        aud: str = "hitl-review",
-        iss: str = "https://idp.test",
-        expires_in: int = 300,
-    ) -> str:
-        import jwt
-
-        now = int(datetime.now(UTC).timestamp())
-        claims = {"sub": sub, "aud": aud, "iss": iss, "iat": now, "exp": now + expires_in}
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "k1"})
-
-
 def test_oidc_bearer_tokens_are_verified_and_mapped_to_reviewers(
     review_settings: ReviewApiSettings,
 ) -> None:
-    idp = _Jwks()
+    idp = Jwks()
     settings = review_settings.model_copy(
         update={
             "ingest": False,
@@ -656,7 +557,7 @@ def test_oidc_bearer_tokens_are_verified_and_mapped_to_reviewers(
     try:
         asyncio.run(scenario())
     finally:
-        idp.server.shutdown()
+        idp.close()
 
 
 def test_every_route_but_health_requires_a_caller_and_admin_routes_an_admin(

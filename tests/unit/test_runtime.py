@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from hitl_runtime.cloudevents import ce_headers, read_headers
-from hitl_runtime.kafka import client_config
+from hitl_runtime.kafka import Throttle, client_config
 from hitl_runtime.logs import JsonFormatter
 from hitl_runtime.settings import ServiceSettings, SettingsError, load_settings
 from hitl_schemas import examples
@@ -103,3 +103,27 @@ def test_json_log_lines_carry_fields() -> None:
     assert line["batch"] == 3
     assert line["service"] == "scorer"
     assert line["level"] == "info"
+
+
+@pytest.mark.parametrize(
+    ("times", "admitted"),
+    [
+        ([0.0], [0]),  # the first of its kind always gets through
+        ([0.0, 1.0, 2.0], [0, None, None]),  # repeats inside the window are held back
+        ([0.0, 1.0, 2.0, 31.0], [0, None, None, 2]),  # the next line says how many were held
+        ([0.0, 30.0, 60.0], [0, 0, 0]),  # one per window is never held
+    ],
+)
+def test_the_throttle_lets_one_line_through_per_window_and_counts_the_rest(
+    times: list[float], admitted: list[int | None]
+) -> None:
+    clock = iter(times)
+    throttle = Throttle(every=30.0, clock=lambda: next(clock))
+    assert [throttle.admit("_TRANSPORT") for _ in times] == admitted
+
+
+def test_the_throttle_keeps_kinds_apart() -> None:
+    throttle = Throttle(every=30.0, clock=lambda: 0.0)
+    assert throttle.admit("_TRANSPORT") == 0
+    assert throttle.admit("_ALL_BROKERS_DOWN") == 0
+    assert throttle.admit("_TRANSPORT") is None

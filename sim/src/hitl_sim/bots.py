@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -158,3 +159,18 @@ class ReviewerBot:
             log.warning(
                 "bot %s: %s %s", self.reviewer_id, response.status_code, response.text[:200]
             )
+
+
+def run_all(bots: list[ReviewerBot], base: str, stop: threading.Event) -> None:
+    """Run the bots until `stop` is set, from a plain thread (their own event loop)."""
+
+    async def main() -> None:
+        halt = asyncio.Event()
+        limits = httpx.Limits(max_connections=len(bots) + 2)
+        async with httpx.AsyncClient(base_url=base, timeout=15, limits=limits) as client:
+            tasks = [asyncio.create_task(bot.run(client, halt)) for bot in bots]
+            await asyncio.to_thread(stop.wait)
+            halt.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())

@@ -49,10 +49,12 @@ def publish(
     *,
     rate: float,
     run_id: str,
+    count: int | None = None,
+    flush_timeout: float = 30.0,
 ) -> None:
     interval = 1.0 / rate
     next_at = time.monotonic()
-    for sim in stream(scenario, run_id=run_id, clock=True):
+    for sim in stream(scenario, run_id=run_id, clock=True, count=count):
         if stop.is_set():
             break
         truths[sim.draft.draft_id] = sim.truth
@@ -63,7 +65,7 @@ def publish(
         # Pacing, not synchronisation: hold the offered rate; wake early if asked to stop.
         if (pause := next_at - time.monotonic()) > 0:
             stop.wait(pause)
-    publisher.flush(30)
+    publisher.flush(flush_timeout)
 
 
 def watch(

@@ -26,6 +26,7 @@ class Supervisor:
     def __init__(self, logs: Path) -> None:
         self.logs = logs
         self.procs: dict[str, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
+        self._specs: dict[str, tuple[str, dict[str, str]]] = {}
 
     def start(self, name: str, module: str, env: dict[str, str]) -> None:
         log = (self.logs / f"{name}.log").open("ab")
@@ -33,6 +34,19 @@ class Supervisor:
             [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         self.procs[name] = (proc, log)
+        self._specs[name] = (module, env)
+
+    def kill(self, name: str) -> int:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown code runs. Returns the pid."""
+        proc, log = self.procs[name]
+        proc.kill()
+        proc.wait()
+        log.close()
+        return proc.pid
+
+    def restart(self, name: str) -> None:
+        module, env = self._specs[name]
+        self.start(name, module, env)
 
     def dead(self) -> list[str]:
         return [name for name, (proc, _) in self.procs.items() if proc.poll() is not None]

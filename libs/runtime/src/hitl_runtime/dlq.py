@@ -1,28 +1,55 @@
 """Dead letters: a record a consumer cannot process goes to `<topic>.dlq` with the reason.
 
 The original key, value and headers travel base64-encoded, so an operator can replay the exact
-bytes after fixing the producer. Sending a dead letter never raises for a bad record: only a
-broken producer stops the service.
+bytes after fixing the producer; a record too big to travel so (base64 adds a third) is not
+copied, and the letter says where it stays. Sending a dead letter never raises for a bad record:
+only a broken producer stops the service.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import operator
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from types import EllipsisType
 from typing import TypeVar
 
 from confluent_kafka import Message
 
+from hitl_runtime.cloudevents import check_headers
 from hitl_runtime.kafka import EventPublisher
 from hitl_runtime.metrics import DLQ_MESSAGES, MESSAGES_CONSUMED
-from hitl_runtime.serde import EventValidationError, decode
+from hitl_runtime.serde import EventValidationError, decode, encode
 from hitl_schemas import DeadLetter, ErrorInfo, Event, Limits
 from hitl_schemas.registry import dlq_of
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
+Headers = list[tuple[str, str | bytes | None]]
+# Room in a dead-letter record for what is not the letter's value: its key and CloudEvents
+# headers (the key is cut to this much when the original is too big to copy), and batch framing.
+_ENVELOPE_BYTES = 16_384
+
+
+def record_headers(msg: Message) -> Headers | None:
+    """A consumed record's headers, or None when the client cannot read them.
+
+    confluent-kafka cannot decode a header name that is not UTF-8 (which no protocol check
+    prevents): `headers()` returns a list holding a NULL with the error left pending. Called
+    through `methodcaller` the interpreter turns that into a SystemError every time; called as
+    `msg.headers()` in a hot loop, the specialised call skips the check and the next touch of the
+    list crashes the process (SIGSEGV). Ask once, through here, and pass the answer on.
+    """
+    try:
+        raw = _HEADERS(msg)
+    except (SystemError, ValueError):
+        return None
+    return list(raw.items() if isinstance(raw, dict) else raw or [])
+
+
+_HEADERS = operator.methodcaller("headers")
 
 
 def _b64(data: str | bytes | None) -> str | None:
@@ -74,20 +101,35 @@ class DeadLetterPublisher:
             return broker_topic[len(self._prefix) :]
         return broker_topic
 
-    def send(self, msg: Message, error: EventValidationError | ErrorInfo) -> DeadLetter:
+    def send(
+        self,
+        msg: Message,
+        error: EventValidationError | ErrorInfo,
+        *,
+        headers: Headers | None | EllipsisType = ...,
+    ) -> DeadLetter:
+        """Dead-letter `msg`; `headers` as `record_headers` gave them, when the caller asked."""
         source = self.registered_name(msg.topic() or "")
+        if headers is ...:
+            headers = record_headers(msg)
+        if headers is None:
+            error = _noted(error, "headers not kept: a header name is not UTF-8")
         letter = dead_letter_for(
             topic=source,
             partition=msg.partition() or 0,
             offset=msg.offset() or 0,
             key=msg.key(),
             value=msg.value(),
-            headers=msg.headers(),
+            headers=headers,
             error=error,
             service=self.service,
         )
-        info = letter.error
         key = (msg.key() or b"").decode("utf-8", errors="replace")
+        limit = self._publisher.max_record_bytes - _ENVELOPE_BYTES
+        if len(encode(letter)) > limit - len(key.encode()):
+            letter = self._without_copy(letter)
+            key = key[: _ENVELOPE_BYTES // 16]
+        info = letter.error
         self._publisher.publish(dlq_of(source), key, letter)
         DLQ_MESSAGES.labels(service=self.service, topic=source, kind=info.kind).inc()
         log.warning(
@@ -105,6 +147,29 @@ class DeadLetterPublisher:
         )
         return letter
 
+    @staticmethod
+    def _without_copy(letter: DeadLetter) -> DeadLetter:
+        size = sum(len(b or "") for b in (letter.original_key_b64, letter.original_value_b64))
+        size += sum(len(name) + len(value or "") for name, value in letter.original_headers)
+        note = (
+            f"original not kept: {size} base64 characters do not fit a dead letter; it stays at "
+            f"{letter.original_topic} partition {letter.original_partition} offset "
+            f"{letter.original_offset} until retention"
+        )
+        return letter.model_copy(
+            update={
+                "original_key_b64": None,
+                "original_value_b64": None,
+                "original_headers": [],
+                "error": _noted(letter.error, note),
+            }
+        )
+
+
+def _noted(error: EventValidationError | ErrorInfo, note: str) -> ErrorInfo:
+    info = error.info() if isinstance(error, EventValidationError) else error
+    return info.model_copy(update={"message": f"{info.message[: 1990 - len(note)]}; {note}"})
+
 
 def decode_or_dead_letter(
     msg: Message, model: type[E], *, limits: Limits, dead_letters: DeadLetterPublisher
@@ -113,8 +178,14 @@ def decode_or_dead_letter(
     MESSAGES_CONSUMED.labels(
         service=dead_letters.service, topic=dead_letters.registered_name(msg.topic() or "")
     ).inc()
+    headers: Headers | None | EllipsisType = ...
     try:
-        return decode(model, msg.value(), limits)
+        event = decode(model, msg.value(), limits)
+        headers = record_headers(msg)
+        if headers is None:
+            raise EventValidationError("schema", "a header name is not UTF-8 text", "headers")
+        check_headers(headers, model)
     except EventValidationError as exc:
-        dead_letters.send(msg, exc)
+        dead_letters.send(msg, exc, headers=headers)
         return None
+    return event

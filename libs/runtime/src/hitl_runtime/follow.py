@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from hitl_runtime.kafka import make_consumer
 from hitl_runtime.settings import ServiceSettings
@@ -44,8 +44,9 @@ class CompactedFollower(threading.Thread):
 
     def run(self) -> None:
         try:
-            metadata = self._consumer.list_topics(self._topic, timeout=10).topics[self._topic]
-            partitions = list(metadata.partitions)
+            partitions = self._partitions()
+            if partitions is None:
+                return
             self._consumer.assign(
                 [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in partitions]
             )
@@ -64,10 +65,37 @@ class CompactedFollower(threading.Thread):
         finally:
             self._consumer.close()
 
+    def _partitions(self) -> list[int] | None:
+        """The topic's partitions, asked until the broker answers: a replica (re)started during
+        a broker outage must still follow the topic once the broker is back. None if stopped."""
+        warned = False
+        while not self._stop_event.is_set():
+            try:
+                metadata = self._consumer.list_topics(self._topic, timeout=10)
+                topic_meta = metadata.topics[self._topic]
+                if topic_meta.error is None and topic_meta.partitions:
+                    return list(topic_meta.partitions)
+                reason = str(topic_meta.error)
+            except KafkaException as exc:
+                reason = str(exc.args[0])
+            if not warned:
+                log.warning(
+                    "follower waits for the topic's metadata; retrying",
+                    extra={"fields": {"topic": self._topic, "reason": reason}},
+                )
+                warned = True
+            self._stop_event.wait(1.0)  # retry pacing, ends at once on stop
+        return None
+
     def _at_end(self, partitions: list[int]) -> bool:
-        positions = self._consumer.position([TopicPartition(self._topic, p) for p in partitions])
-        for tp in positions:
-            _, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-            if high > 0 and tp.offset < high:
-                return False
-        return True
+        return at_end(self._consumer, [TopicPartition(self._topic, p) for p in partitions])
+
+
+def at_end(consumer: Consumer, partitions: list[TopicPartition]) -> bool:
+    """Has the consumer read every partition to its current end? (Position at the high
+    watermark; a read_committed reader gets there once the last transaction is closed.)"""
+    for tp in consumer.position(partitions):
+        _, high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+        if high > 0 and tp.offset < high:
+            return False
+    return True

@@ -6,6 +6,7 @@ Nothing here runs at import: services call these from their composition root.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,41 @@ from hitl_schemas.registry import topic
 log = logging.getLogger(__name__)
 
 
+class Throttle:
+    """At most one line per key per `every` seconds: a broker outage makes librdkafka report
+    the same connection failure many times a second, and an on-call reader needs one line
+    saying so (with how many were held back), not thousands."""
+
+    def __init__(self, every: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self._clock = every, clock
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def admit(self, key: str) -> int | None:
+        """None to hold this one back, else how many of its kind were held back before it."""
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.every:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._held.pop(key, 0)
+
+
+class _ThrottleFilter(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.throttle = Throttle()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.throttle.admit(f"{record.levelno}:{record.getMessage()[:60]}") is not None
+
+
+_client_errors = Throttle()
+_librdkafka_log = logging.getLogger("librdkafka")
+_librdkafka_log.addFilter(_ThrottleFilter())
+
+
 def client_config(settings: ServiceSettings) -> dict[str, Any]:
     """Connection and security settings shared by producers, consumers and admin clients."""
     conf: dict[str, Any] = {
@@ -29,6 +65,8 @@ def client_config(settings: ServiceSettings) -> dict[str, Any]:
         "security.protocol": settings.kafka_security_protocol,
         "client.id": f"hitl-{settings.service_name}",
         "error_cb": _log_client_error,
+        # librdkafka's own log lines through logging (JSON, throttled), not raw to stderr.
+        "logger": _librdkafka_log,
     }
     if settings.kafka_sasl_mechanism:
         conf["sasl.mechanism"] = settings.kafka_sasl_mechanism
@@ -43,10 +81,19 @@ def client_config(settings: ServiceSettings) -> dict[str, Any]:
 
 def _log_client_error(err: KafkaError) -> None:
     # librdkafka retries transient errors itself; fatal ones mean the client must be rebuilt.
-    level = logging.ERROR if err.fatal() else logging.WARNING
-    log.log(
-        level, "kafka client error", extra={"fields": {"code": err.name(), "reason": err.str()}}
-    )
+    fatal = err.fatal()
+    held = 0 if fatal else _client_errors.admit(err.name())
+    if held is None:
+        return
+    fields = {"code": err.name(), "reason": err.str(), "similar_held_back": held}
+    log.log(logging.ERROR if fatal else logging.WARNING, "kafka client error",
+            extra={"fields": fields})  # fmt: skip
+
+
+def max_record_bytes(settings: ServiceSettings) -> int:
+    """The largest record our clients produce or fetch: twice the event limit, because a dead
+    letter carries a whole bad record base64-encoded (and at least 1 MiB)."""
+    return max(settings.max_message_bytes * 2, 1_048_576)
 
 
 def make_producer(
@@ -58,7 +105,7 @@ def make_producer(
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
-        "message.max.bytes": max(settings.max_message_bytes * 2, 1_048_576),
+        "message.max.bytes": max_record_bytes(settings),
     }
     if transactional_id:
         conf["transactional.id"] = transactional_id
@@ -76,7 +123,7 @@ def make_consumer(settings: ServiceSettings, *, group_id: str, **overrides: Any)
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "cooperative-sticky",
-        "fetch.message.max.bytes": max(settings.max_message_bytes * 2, 1_048_576),
+        "fetch.message.max.bytes": max_record_bytes(settings),
     }
     conf.update(overrides)
     return Consumer(conf)
@@ -98,6 +145,23 @@ def make_admin(settings: ServiceSettings) -> AdminClient:
     return AdminClient(client_config(settings))
 
 
+def topic_names_when_reachable(admin: AdminClient, *, timeout: float = 300.0) -> set[str]:
+    """The cluster's topic names, asked until the broker answers: a replica (re)started while
+    the broker is down waits for it, as its clients would, instead of exiting at start."""
+    deadline = time.monotonic() + timeout
+    warned = False
+    while True:
+        try:
+            return set(admin.list_topics(timeout=10).topics)
+        except KafkaException as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if not warned:
+                log.warning("waiting for the Kafka broker", extra={"fields": {"reason": str(exc)}})
+                warned = True
+            time.sleep(1.0)  # retry pacing while the broker is away, bounded by the deadline
+
+
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 
 
@@ -114,6 +178,7 @@ class EventPublisher:
         self._source = source_of(settings.service_name)
         self._service = settings.service_name
         self._failures: list[str] = []
+        self.max_record_bytes = max_record_bytes(settings)
 
     def publish(
         self, topic_name: str, key: str, event: Event, *, event_id: str | None = None

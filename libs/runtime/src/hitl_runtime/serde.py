@@ -6,10 +6,11 @@ so a consumer has one `except` and the DLQ record always names a kind, a field a
 
 from __future__ import annotations
 
+import re
 from typing import TypeVar
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, from_json
 
 from hitl_schemas import DEFAULT_LIMITS, ErrorInfo, Event, Limits
 from hitl_schemas.events import ErrorKind
@@ -30,7 +31,10 @@ class EventValidationError(ValueError):
         self.message = message
 
     def info(self) -> ErrorInfo:
-        return ErrorInfo(kind=self.kind, field=self.field, message=self.message[:2000])
+        # Both are cut to the contract's 2,000 characters: a field path holds the names of the
+        # payload's own keys (an unknown one can be any length), and the dead letter must be valid.
+        field = None if self.field is None else self.field[:2000]
+        return ErrorInfo(kind=self.kind, field=field, message=self.message[:2000])
 
 
 def encode(event: Event) -> bytes:
@@ -48,9 +52,28 @@ def decode(model: type[E], data: bytes | None, limits: Limits = DEFAULT_LIMITS) 
             "(HITL_MAX_MESSAGE_BYTES)",
         )
     try:
-        return model.model_validate_json(data, context={"limits": limits})
+        event = model.model_validate_json(data, context={"limits": limits})
     except ValidationError as exc:
         raise from_validation_error(model, exc) from None
+    if _NON_FINITE.search(data):
+        _reject_non_finite(data)
+    return event
+
+
+# NaN and Infinity are not JSON (RFC 8259), but the parser accepts them; pydantic then writes
+# them as null, so a record read here would become one the next service cannot read (a draft
+# with -Infinity among its token log-probs would be scored, then dead-lettered by the router, on
+# no topic of its own). Only a valid payload holding one of the words is parsed again, strictly.
+_NON_FINITE = re.compile(rb"NaN|Infinity")
+
+
+def _reject_non_finite(data: bytes) -> None:
+    try:
+        from_json(data, allow_inf_nan=False)
+    except ValueError as exc:
+        raise EventValidationError(
+            "invalid_json", f"Invalid JSON: NaN and Infinity are not JSON numbers ({exc})"
+        ) from None
 
 
 def from_validation_error(model: type[Event], exc: ValidationError) -> EventValidationError:

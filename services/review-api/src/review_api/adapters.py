@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hitl_runtime.cloudevents import ce_headers, source_of
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
+from hitl_runtime.kafka import make_consumer
 from hitl_runtime.lag import LagReporter
 from hitl_runtime.metrics import BATCH_SIZE, MESSAGES_PRODUCED, PROCESSING_SECONDS
 from hitl_runtime.policy import Policy
@@ -26,6 +27,17 @@ from review_api.notify import Notifier
 from review_api.store import on_postgres, unsent_outbox
 
 log = logging.getLogger(__name__)
+
+
+def make_ingest_consumer(settings: ReviewApiSettings) -> Consumer:
+    """The `needs-review` consumer. A replica killed without leaving the group holds its
+    partitions until its session times out; ingest does little between polls, so a short
+    session (10 s, not librdkafka's 45 s) gets a restarted or surviving replica going sooner."""
+    return make_consumer(
+        settings,
+        group_id=settings.scoped(settings.group_id),
+        **{"session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000},
+    )
 
 
 async def ingest_forever(
@@ -84,9 +96,10 @@ async def relay_forever(
 ) -> None:
     # Exported at 0 from the start, so "nothing delivered lately" is a rate of 0, not no data.
     MESSAGES_PRODUCED.labels(settings.service_name, "decisions")
+    unmarked: set[int] = set()
     while not stop.is_set():
         try:
-            sent = await relay_once(sessions, producer, settings)
+            sent = await relay_once(sessions, producer, settings, unmarked)
         except Exception:
             log.exception("outbox relay pass failed; retrying")
             sent = 0
@@ -98,23 +111,38 @@ async def relay_forever(
 
 
 async def relay_once(
-    sessions: async_sessionmaker[AsyncSession], producer: Producer, settings: ReviewApiSettings
+    sessions: async_sessionmaker[AsyncSession],
+    producer: Producer,
+    settings: ReviewApiSettings,
+    unmarked: set[int] | None = None,
 ) -> int:
     """Publish unsent outbox rows; mark sent only those the broker acknowledged. A pass waits
     for every delivery report, so a row is never in flight twice. On PostgreSQL the rows stay
     locked (SKIP LOCKED) until marked, so several replicas never publish the same decision; on
-    SQLite no transaction is held across the flush, where it would block the API's writes."""
+    SQLite no transaction is held across the flush, where it would block the API's writes.
+
+    `unmarked` carries, from pass to pass, rows the broker acknowledged but the database could
+    not mark (it went away mid-pass): they are marked before anything else, never published
+    again, so a database outage does not put a decision on `decisions` twice."""
+    unmarked = set() if unmarked is None else unmarked
+    if unmarked:
+        async with sessions() as session, session.begin():
+            await _mark_sent(session, sorted(unmarked), settings)
+        unmarked.clear()
     async with sessions() as session, session.begin():
         rows = await unsent_outbox(session, 500)
         if not rows:
             return 0
         if on_postgres(session):
             delivered = await _publish(rows, producer, settings)
+            unmarked.update(delivered)
             await _mark_sent(session, delivered, settings)
-            return len(delivered)
-    delivered = await _publish(rows, producer, settings)
-    async with sessions() as session, session.begin():
-        await _mark_sent(session, delivered, settings)
+    if not on_postgres(session):
+        delivered = await _publish(rows, producer, settings)
+        unmarked.update(delivered)
+        async with sessions() as session, session.begin():
+            await _mark_sent(session, delivered, settings)
+    unmarked.difference_update(delivered)  # committed: nothing left to remember
     return len(delivered)
 
 
@@ -136,13 +164,22 @@ async def _publish(
     source = source_of(settings.service_name)
     for row in rows:
         event = Decision.model_validate_json(row.payload)
-        producer.produce(
-            row.topic,
-            key=row.key.encode(),
-            value=row.payload.encode(),
-            headers=ce_headers(event, source=source, subject=row.key, event_id=event.decision_id),
-            on_delivery=report(row.id),
-        )
+        try:
+            producer.produce(
+                row.topic,
+                key=row.key.encode(),
+                value=row.payload.encode(),
+                headers=ce_headers(
+                    event, source=source, subject=row.key, event_id=event.decision_id
+                ),
+                on_delivery=report(row.id),
+            )
+        except BufferError:
+            break  # the local queue is full: the rest go in the next pass
+        except KafkaException as exc:
+            # One row the client refuses (e.g. too large) must not stop the rows after it: it
+            # stays unsent, reported each pass, and the others go out.
+            failures[str(exc.args[0])] = failures.get(str(exc.args[0]), 0) + 1
     while await asyncio.to_thread(producer.flush, 1.0):
         pass
     if failures:  # one line per pass, not one per row: an outage must not flood the logs

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as SqlPoolTimeout
 
 from hitl_runtime.dlq import DeadLetterPublisher
 from hitl_runtime.follow import CompactedFollower
-from hitl_runtime.kafka import EventPublisher, make_admin, make_consumer, make_producer
+from hitl_runtime.kafka import EventPublisher, make_admin, make_producer
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.thresholds import LatestThresholds
 from hitl_schemas import topic
 from review_api import adapters
 from review_api.config import ReviewApiSettings
 from review_api.domain import Denied
+from review_api.limits import BodySizeLimit
 from review_api.notify import Notifier, SmtpTarget
 from review_api.routes import admin, health, items, reports
 from review_api.store import create_schema, make_engine, sessions
@@ -37,6 +41,8 @@ stored with an outbox row in one transaction and relayed to the `decisions` topi
 
 Authenticate with an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 """
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -86,8 +92,7 @@ def create_app(
                 asyncio.create_task(
                     adapters.ingest_forever(
                         app.state.sessions,
-                        consumer
-                        or make_consumer(settings, group_id=settings.scoped(settings.group_id)),
+                        consumer or adapters.make_ingest_consumer(settings),
                         dlq,
                         settings,
                         stop,
@@ -129,6 +134,7 @@ def create_app(
         if settings.oidc_jwks_url
         else None
     )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)
     app.include_router(items.router)
     app.include_router(admin.router)
@@ -139,7 +145,25 @@ def create_app(
     async def denied(_request: Request, exc: Denied) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
+    # The database restarting or unreachable: a 503 the client can retry, not a 500 (a decision
+    # carries an idempotency key, so a retry is safe even if the commit itself went through).
+    for unavailable in (OSError, DBAPIError, SqlPoolTimeout):
+        app.add_exception_handler(unavailable, database_unavailable)
+
     return app
+
+
+async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, IntegrityError | DataError | ProgrammingError):
+        raise exc  # our bug, not an outage: a 500 with its traceback in the log
+    log.warning(
+        "request failed: database unavailable", extra={"fields": {"error": type(exc).__name__}}
+    )
+    return JSONResponse(
+        {"detail": "the review database is unavailable; retry in a few seconds"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def smtp_target(settings: ReviewApiSettings) -> SmtpTarget | None:

@@ -61,6 +61,13 @@ class ReviewApiSettings(ServiceSettings):
     relay_interval_ms: int = Field(
         default=200, ge=10, le=60_000, description="milliseconds between outbox relay passes"
     )
+    max_request_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
+        description="a number of bytes from 1024 to 67108864: the largest HTTP request body "
+        "accepted (a larger one gets 413)",
+    )
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> ReviewApiSettings:

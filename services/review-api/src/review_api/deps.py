@@ -85,7 +85,11 @@ async def _principal_for_jwt(request: Request, token: str) -> Principal:
     async with request.app.state.sessions() as session:
         principal = await principal_for_reviewer(session, subject)
     if principal is None:
-        raise HTTPException(401, f"token subject {subject!r} is not an active reviewer here")
+        raise HTTPException(
+            401,
+            f"token subject {subject!r} is not an active reviewer here",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return principal
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from hitl_runtime.policy import ContentTypePolicy, Policy
-from hitl_schemas import Decision, Escalation, RoutedDraft, RoutingSnapshot
+from hitl_schemas import DEFAULT_LIMITS, Decision, Escalation, Limits, RoutedDraft, RoutingSnapshot
 
 Role = Literal["reviewer", "lead", "admin"]
 Verdict = Literal["approve", "reject", "edit"]
@@ -84,7 +84,14 @@ def check_claimable(principal: Principal, item: ItemView, policy: Policy, now: d
         raise Denied(409, f"item {item.draft_id} is claimed by another reviewer")
 
 
-def check_lease_holder(principal: Principal, item: ItemView, now: datetime) -> None:
+def check_lease_holder(
+    principal: Principal, item: ItemView, now: datetime, policy: Policy | None = None
+) -> None:
+    """Only the lease holder may release, decide or escalate, and (given the policy) only while
+    the item is still theirs to work: a reviewer moved to another tier or content type during a
+    lease cannot act on what they may no longer see."""
+    if policy is not None:
+        check_can_work(principal, item, policy)
     if item.status == "decided":
         raise Denied(409, f"item {item.draft_id} is already decided")
     if item.lease_holder != principal.reviewer_id:
@@ -94,10 +101,22 @@ def check_lease_holder(principal: Principal, item: ItemView, now: datetime) -> N
 
 
 def check_verdict(
-    verdict: Verdict, final_text: str | None, reason_codes: list[str], ct: ContentTypePolicy | None
+    verdict: Verdict,
+    final_text: str | None,
+    reason_codes: list[str],
+    ct: ContentTypePolicy | None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> None:
     if verdict == "edit" and not (final_text and final_text.strip()):
         raise Denied(422, "final_text: an edit needs the edited text")
+    if final_text is not None and len(final_text) > limits.max_text_chars:
+        # The decision event could not carry it (nor could the draft have): refused here, not
+        # failed later while building the event.
+        raise Denied(
+            422,
+            f"final_text: {len(final_text)} characters, over the limit of "
+            f"{limits.max_text_chars} (HITL_MAX_TEXT_CHARS)",
+        )
     if verdict != "edit" and final_text is not None:
         raise Denied(422, "final_text: only an edit carries a final text")
     if verdict in ("reject", "edit") and not reason_codes:
@@ -166,10 +185,11 @@ def build_decision(
     escalations: list[Escalation],
     now: datetime,
     fallback_applied: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Decision:
     draft = routed.draft
     text = final_text if verdict == "edit" else (draft.text if verdict == "approve" else None)
-    return Decision(
+    fields = dict(
         decision_id=f"dec-{uuid.uuid4().hex}",
         draft_id=draft.draft_id,
         tenant=draft.tenant,
@@ -196,6 +216,8 @@ def build_decision(
         ),
         decided_at=now,
     )
+    # Validated against the service's limits (HITL_MAX_TEXT_CHARS), not the defaults.
+    return Decision.model_validate(fields, context=limits)
 
 
 VERDICTS: tuple[Verdict, ...] = ("approve", "reject", "edit")

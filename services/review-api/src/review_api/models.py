@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from hitl_schemas import RoutedDraft
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite gives back naive datetimes; everything stored is UTC, and the API says so (RFC 3339).
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class _Body(BaseModel):
@@ -21,12 +29,12 @@ class ItemSummary(BaseModel):
     tier: str
     priority: str
     status: str
-    due_at: datetime
+    due_at: UtcDatetime
     overdue: bool
     confidence: float
     reason: str
     lease_holder: str | None
-    lease_expires_at: datetime | None
+    lease_expires_at: UtcDatetime | None
 
 
 class ItemDetail(ItemSummary):
@@ -47,7 +55,10 @@ class QueuePage(BaseModel):
 class DecideBody(_Body):
     verdict: Literal["approve", "reject", "edit"]
     final_text: str | None = Field(default=None, description="Required for an edit, else absent.")
-    reason_codes: list[str] = Field(default_factory=list, max_length=20)
+    # As long as the decision event allows: an unknown content type has no list to check against.
+    reason_codes: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
     note: str = Field(default="", max_length=2000)
 
     model_config = ConfigDict(
@@ -95,8 +106,48 @@ class KeyOut(BaseModel):
 
 
 class AuditOut(BaseModel):
-    at: datetime
+    at: UtcDatetime
     actor: str
     action: str
     draft_id: str | None
     detail: dict[str, Any]
+
+
+class Problem(BaseModel):
+    """Why a request was refused."""
+
+    detail: str
+
+
+class InvalidRequest(BaseModel):
+    """A body, parameter or header that is not valid: the list of FastAPI's validation errors,
+    or a sentence naming the field when a rule of the service refuses a valid-looking value."""
+
+    detail: str | list[dict[str, Any]]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    database: str = Field(description="ok, or the error's type")
+    kafka: str = Field(description="ok, or the error's type (it does not fail readiness)")
+
+
+_REASONS = {
+    401: "No credentials, or an unknown, revoked or invalid API key or token",
+    403: "Your role, tier or content types do not allow it, or you do not hold the lease",
+    404: "No such item or reviewer",
+    409: "The item is claimed by someone else, already decided, or the lease expired",
+    413: "The request body is over the limit (HITL_MAX_REQUEST_BYTES)",
+    422: "The request is not valid; the detail names the field",
+}
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the refusals a route can give, each with its body's schema."""
+    return {
+        status: {
+            "model": InvalidRequest if status == 422 else Problem,
+            "description": _REASONS[status],
+        }
+        for status in statuses
+    }

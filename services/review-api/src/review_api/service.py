@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hitl_runtime.metrics import END_TO_END_SECONDS
 from hitl_runtime.policy import Policy
-from hitl_schemas import Escalation, RoutedDraft, topic
+from hitl_schemas import DEFAULT_LIMITS, Escalation, Limits, RoutedDraft, topic
 from review_api import domain, metrics
 from review_api.db import Item, Review
 from review_api.domain import DecisionStatus, Denied, ItemView, Principal, Verdict
@@ -239,10 +239,15 @@ async def claim_item(
 
 
 async def release(
-    session: AsyncSession, *, principal: Principal, draft_id: str, now: datetime
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    draft_id: str,
+    now: datetime,
+    policy: Policy | None = None,
 ) -> None:
     item = await get_item(session, draft_id)
-    domain.check_lease_holder(principal, _view(item), now)
+    domain.check_lease_holder(principal, _view(item), now, policy)
     item.lease_holder, item.lease_expires_at, item.version = None, None, item.version + 1
     await append_audit(
         session, actor=principal.reviewer_id, action="release", now=now, draft_id=draft_id
@@ -260,7 +265,7 @@ async def escalate(
     now: datetime,
 ) -> Item:
     item = await get_item(session, draft_id)
-    domain.check_lease_holder(principal, _view(item), now)
+    domain.check_lease_holder(principal, _view(item), now, policy)
     target = domain.escalation_target(item.tier, policy)
     step = Escalation(from_tier=item.tier, to_tier=target, reason=reason, at=now)
     item.escalations = [*(item.escalations or []), step.model_dump(mode="json")]
@@ -319,6 +324,7 @@ async def decide(
     idempotency_key: str | None,
     now: datetime,
     topic_prefix: str,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[str | None, DecisionStatus]:
     """Record a verdict; when it is final, the decision event goes into the outbox and the audit
     trail in the same transaction. Returns (decision id or None, status). A retry with the same
@@ -337,9 +343,9 @@ async def decide(
                 raise Denied(409, "Idempotency-Key was already used for another item")
             return earlier.decision_id, _status_of(earlier, await get_item(session, draft_id))
     item = await get_item(session, draft_id)
-    domain.check_lease_holder(principal, _view(item), now)
+    domain.check_lease_holder(principal, _view(item), now, policy)
     ct = policy.for_type(item.content_type)
-    domain.check_verdict(verdict, final_text, reason_codes, ct)
+    domain.check_verdict(verdict, final_text, reason_codes, ct, limits)
     prior = await _reviews(session, draft_id)
     outcome = "final"
     if ct is not None and ct.two_approvals:
@@ -405,6 +411,7 @@ async def decide(
         reviewer_tier=item.tier,
         escalations=escalations,
         now=now,
+        limits=limits,
     )
     review.decision_id = decision.decision_id
     metrics.DECISIONS.labels(item.content_type, verdict).inc()

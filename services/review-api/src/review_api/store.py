@@ -26,10 +26,14 @@ API_KEY_PREFIX = "hitl_"
 
 
 def make_engine(url: str) -> AsyncEngine:
+    # hide_parameters: a failed statement's error (logged with its traceback) shows the SQL but
+    # not the values, which are draft text, edits, notes and key hashes.
     if url.startswith("sqlite"):
         # One writer at a time; wait for the lock rather than fail under concurrent reviewers.
-        return create_async_engine(url, connect_args={"timeout": 30})
-    return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+        return create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+    return create_async_engine(
+        url, pool_size=20, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -116,20 +120,29 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def api_key_query(key: str) -> Select[Reviewer]:
+    """The active reviewer holding this unrevoked key, found by the key's SHA-256 digest.
+
+    No stored secret is compared with the presented one character by character: the database
+    looks up the digest in an index, and the digest of a guess shares nothing with the digest of
+    a key that has the same first characters, so how long the lookup takes says nothing about
+    how much of a key a guess got right (no `hmac.compare_digest` is needed; there is no `==` on
+    secrets in Python either). Keys are 256 random bits, so a fast hash is enough to store them."""
+    return (
+        select(Reviewer)
+        .join(ApiKey, ApiKey.reviewer_id == Reviewer.id)
+        .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+        .where(Reviewer.active.is_(True))
+    )
+
+
 def new_api_key() -> str:
     # 256 random bits: a fast hash is enough to store it, unlike a password.
     return API_KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 async def principal_for_key(session: AsyncSession, key: str) -> Principal | None:
-    row = (
-        await session.execute(
-            select(Reviewer)
-            .join(ApiKey, ApiKey.reviewer_id == Reviewer.id)
-            .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
-            .where(Reviewer.active.is_(True))
-        )
-    ).scalar_one_or_none()
+    row = (await session.execute(api_key_query(key))).scalar_one_or_none()
     return None if row is None else _principal(row)
 
 

@@ -5,13 +5,19 @@ SIGTERM stops the faust worker; the stages then finish and commit their batch in
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import sys
 import threading
+from collections.abc import Callable
 
 from hitl_runtime.logs import configure_logging
 from hitl_runtime.metrics import serve_metrics
 from hitl_runtime.policy import PolicyError
 from hitl_runtime.settings import SettingsError
+
+log = logging.getLogger("router")
 
 
 def main() -> int:
@@ -28,10 +34,12 @@ def main() -> int:
         sys.stderr.write(f"router cannot start: {exc}\n")
         return 2
     serve_metrics(settings.metrics_port)
-    stop = threading.Event()
+    stop, failed = threading.Event(), threading.Event()
     stages = [
-        threading.Thread(target=router.route_stage.run, args=(stop,), name="route"),
-        threading.Thread(target=router.regroup_stage.run, args=(stop,), name="regroup"),
+        threading.Thread(target=guarded, args=(router.route_stage.run, stop, failed), name="route"),
+        threading.Thread(
+            target=guarded, args=(router.regroup_stage.run, stop, failed), name="regroup"
+        ),
     ]
     for stage in stages:
         stage.start()
@@ -44,7 +52,21 @@ def main() -> int:
         stop.set()
         for stage in stages:
             stage.join(timeout=60)
-    return 0
+    return 1 if failed.is_set() else 0
+
+
+def guarded(
+    run: Callable[[threading.Event], None], stop: threading.Event, failed: threading.Event
+) -> None:
+    """A stage that dies must take the process with it: a router whose faust worker lives on
+    with a dead routing thread looks healthy and routes nothing. SIGTERM stops the worker the
+    usual way; the exit status says it failed, so the platform restarts it."""
+    try:
+        run(stop)
+    except BaseException:
+        log.critical("a router stage died; stopping the router", exc_info=True)
+        failed.set()
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from hitl_runtime.cloudevents import ce_headers, source_of
-from hitl_runtime.kafka import make_admin
+from hitl_runtime.kafka import make_admin, topic_names_when_reachable
 from hitl_runtime.metrics import DUPLICATES_DROPPED
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.recent import RecentIds
@@ -64,7 +64,7 @@ def faust_credentials(settings: RouterSettings) -> Any:
 def ensure_by_type_topic(admin: AdminClient, settings: RouterSettings) -> None:
     """The by-type topic is the router's own; create it when missing (idempotent)."""
     name = by_type_topic(settings)
-    if name in admin.list_topics(timeout=10).topics:
+    if name in topic_names_when_reachable(admin):
         return
     futures = admin.create_topics([NewTopic(name, settings.internal_partitions, 1)])
     try:

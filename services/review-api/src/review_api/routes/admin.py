@@ -10,13 +10,18 @@ from sqlalchemy import select
 
 from review_api.db import ApiKey, AuditEntry, Reviewer
 from review_api.deps import Admin, PolicyDep, Session
-from review_api.models import AuditOut, KeyOut, ReviewerCreate
+from review_api.models import AuditOut, KeyOut, ReviewerCreate, refusals
 from review_api.store import append_audit, hash_key, new_api_key
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
-@router.post("/reviewers", status_code=201, response_model=ReviewerCreate)
+@router.post(
+    "/reviewers",
+    status_code=201,
+    response_model=ReviewerCreate,
+    responses=refusals(401, 403, 409, 413, 422),
+)
 async def create_reviewer(
     body: ReviewerCreate, session: Session, admin: Admin, policy: PolicyDep
 ) -> ReviewerCreate:
@@ -44,7 +49,12 @@ async def create_reviewer(
     return body
 
 
-@router.post("/reviewers/{reviewer_id}/keys", status_code=201, response_model=KeyOut)
+@router.post(
+    "/reviewers/{reviewer_id}/keys",
+    status_code=201,
+    response_model=KeyOut,
+    responses=refusals(401, 403, 404),
+)
 async def issue_key(reviewer_id: str, session: Session, admin: Admin) -> KeyOut:
     if await session.get(Reviewer, reviewer_id) is None:
         raise HTTPException(404, f"no reviewer {reviewer_id}")
@@ -61,7 +71,7 @@ async def issue_key(reviewer_id: str, session: Session, admin: Admin) -> KeyOut:
     return KeyOut(reviewer_id=reviewer_id, api_key=key)
 
 
-@router.get("/audit", response_model=list[AuditOut])
+@router.get("/audit", response_model=list[AuditOut], responses=refusals(401, 403, 422))
 async def audit_trail(
     session: Session,
     admin: Admin,

@@ -17,6 +17,7 @@ from review_api.models import (
     ItemDetail,
     ItemSummary,
     QueuePage,
+    refusals,
 )
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
@@ -26,7 +27,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@router.get("", response_model=QueuePage, summary="The queue you can work, most urgent first")
+@router.get(
+    "",
+    response_model=QueuePage,
+    responses=refusals(401, 422),
+    summary="The queue you can work, most urgent first",
+)
 async def list_items(
     session: Session,
     caller: Caller,
@@ -54,7 +60,7 @@ async def list_items(
 @router.post(
     "/claim-next",
     response_model=ItemDetail,
-    responses={204: {"description": "Queue is empty"}},
+    responses={**refusals(401), 204: {"description": "Queue is empty"}},
     summary="Claim the most urgent item you may work (a lease that expires)",
 )
 async def claim_next(
@@ -69,7 +75,12 @@ async def claim_next(
     return service.detail(item, policy, now)
 
 
-@router.get("/{draft_id}", response_model=ItemDetail, summary="One item with its evidence")
+@router.get(
+    "/{draft_id}",
+    response_model=ItemDetail,
+    responses=refusals(401, 403, 404),
+    summary="One item with its evidence",
+)
 async def get_item(
     draft_id: str, session: Session, caller: Caller, policy: PolicyDep
 ) -> ItemDetail:
@@ -78,7 +89,12 @@ async def get_item(
     return service.detail(item, policy, _now())
 
 
-@router.post("/{draft_id}/claim", response_model=ItemDetail, summary="Claim this item")
+@router.post(
+    "/{draft_id}/claim",
+    response_model=ItemDetail,
+    responses=refusals(401, 403, 404, 409),
+    summary="Claim this item",
+)
 async def claim(
     draft_id: str, session: Session, caller: Caller, policy: PolicyDep, settings: Settings
 ) -> ItemDetail:
@@ -94,13 +110,23 @@ async def claim(
     return service.detail(item, policy, now)
 
 
-@router.post("/{draft_id}/release", status_code=204, summary="Give the item back to the queue")
-async def release(draft_id: str, session: Session, caller: Caller) -> Response:
-    await service.release(session, principal=caller, draft_id=draft_id, now=_now())
+@router.post(
+    "/{draft_id}/release",
+    status_code=204,
+    responses=refusals(401, 403, 404, 409),
+    summary="Give the item back to the queue",
+)
+async def release(draft_id: str, session: Session, caller: Caller, policy: PolicyDep) -> Response:
+    await service.release(session, principal=caller, draft_id=draft_id, now=_now(), policy=policy)
     return Response(status_code=204)
 
 
-@router.post("/{draft_id}/decision", response_model=DecisionOut, summary="Approve, reject or edit")
+@router.post(
+    "/{draft_id}/decision",
+    response_model=DecisionOut,
+    responses=refusals(401, 403, 404, 409, 413, 422),
+    summary="Approve, reject or edit",
+)
 async def decide(
     draft_id: str,
     body: DecideBody,
@@ -122,6 +148,7 @@ async def decide(
         idempotency_key=idempotency_key,
         now=_now(),
         topic_prefix=settings.topic_prefix,
+        limits=settings.limits,
     )
     return DecisionOut(
         draft_id=draft_id,
@@ -134,6 +161,7 @@ async def decide(
 @router.post(
     "/{draft_id}/escalate",
     response_model=ItemSummary,
+    responses=refusals(401, 403, 404, 409, 413, 422),
     summary="Unsure, or a policy question: send it to the next tier",
 )
 async def escalate(
