@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     console = Console()
     logging.getLogger("hitl_sim.bots").setLevel(logging.ERROR)
-    verdicts, sent = run(args, console)
+    verdicts, sent, samples = run(args, console)
     for v in verdicts:
         console.print(
             f"{v.service:<11} rss {v.rss_first_mb:7.1f} -> {v.rss_last_mb:7.1f} MB, fitted growth "
@@ -151,12 +151,16 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         report = {"duration_s": args.duration, "rate": args.rate, "drafts": sent,
                   "bounds": {"max_growth_mb": args.max_growth_mb, "max_lag": args.max_lag},
-                  "services": [asdict(v) for v in verdicts]}  # fmt: skip
+                  "services": [asdict(v) for v in verdicts],
+                  "samples": {name: [asdict(x) for x in series]
+                              for name, series in samples.items()}}  # fmt: skip
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0 if verdicts and all(v.ok for v in verdicts) else 1
 
 
-def run(args: argparse.Namespace, console: Console) -> tuple[list[Verdict], int]:
+def run(
+    args: argparse.Namespace, console: Console
+) -> tuple[list[Verdict], int, dict[str, list[Sample]]]:
     run_id = f"soak{uuid.uuid4().hex[:6]}"
     state = ROOT / ".local" / "soak" / run_id
     state.mkdir(parents=True, exist_ok=True)
@@ -183,7 +187,7 @@ def run(args: argparse.Namespace, console: Console) -> tuple[list[Verdict], int]
         stop.wait(args.duration)  # the soak's length: it stops by itself
         if dead := supervisor.dead():
             console.print(f"soak: services exited during the run: {dead}; see {state}")
-            return [], tally.sent
+            return [], tally.sent, {}
     finally:
         stop.set()
         supervisor.stop_all()
@@ -196,4 +200,4 @@ def run(args: argparse.Namespace, console: Console) -> tuple[list[Verdict], int]
         )  # fmt: skip
         for name, samples in sorted(sampler.samples.items())
     ]
-    return verdicts, tally.sent
+    return verdicts, tally.sent, sampler.samples
