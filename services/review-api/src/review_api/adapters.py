@@ -133,11 +133,12 @@ async def relay_once(
         rows = await unsent_outbox(session, 500)
         if not rows:
             return 0
-        if on_postgres(session):
+        locked = on_postgres(session)  # rows held FOR UPDATE until marked
+        if locked:
             delivered = await _publish(rows, producer, settings)
             unmarked.update(delivered)
             await _mark_sent(session, delivered, settings)
-    if not on_postgres(session):
+    if not locked:
         delivered = await _publish(rows, producer, settings)
         unmarked.update(delivered)
         async with sessions() as session, session.begin():
