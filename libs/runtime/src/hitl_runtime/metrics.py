@@ -7,7 +7,23 @@ Every metric is in the table of docs/metrics.md (a unit test keeps it complete).
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+# The one label value every content type the policy does not name shares. Content types come
+# from producers: one series per made-up type would let any producer grow every service's
+# metrics without bound (2,000 invented types were 4,000 series per service). A real type
+# starts with a letter (the Draft schema's pattern), so this value can never be one.
+UNKNOWN_CONTENT_TYPE = "_unknown"
+
+
+def content_type_label(content_type: str, known: Container[str]) -> str:
+    """The `content_type` label value for `content_type`: itself when it is `known` (the
+    policy's types, `policy.content_types`), else UNKNOWN_CONTENT_TYPE. Every metric labelled
+    by content type goes through this, so its series are bounded by the policy."""
+    return content_type if content_type in known else UNKNOWN_CONTENT_TYPE
+
 
 MESSAGES_CONSUMED = Counter(
     "hitl_messages_consumed_total", "Records consumed, per topic.", ["service", "topic"]

@@ -24,7 +24,7 @@ from feedback.retraining import run_once, serving_model, targets_of
 from feedback.trigger import RetrainWorker
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
 from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
-from hitl_runtime.metrics import DUPLICATES_DROPPED
+from hitl_runtime.metrics import DUPLICATES_DROPPED, content_type_label
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.recent import RecentIds
 from hitl_runtime.txn import TransactionalLoop
@@ -104,7 +104,10 @@ class FeedbackService:
             )
             self.publisher.publish("retraining-feedback", decision.draft_id, example)
             self._batch_examples += 1
-            EXAMPLES.labels(decision.content_type, decision.verdict).inc()
+            known = self.policy.content_types
+            EXAMPLES.labels(
+                content_type_label(decision.content_type, known), decision.verdict
+            ).inc()
 
 
 def bootstrap(settings: FeedbackSettings, *, policy: Policy | None = None) -> FeedbackService:

@@ -221,7 +221,7 @@ async def sweep_forever(
                 )
             await notifier.send(notices)
             async with sessions() as session:
-                await export_queue_gauges(session)
+                await export_queue_gauges(session, policy)
         except Exception:
             log.exception("SLA sweep failed; retrying")
         try:
@@ -230,7 +230,7 @@ async def sweep_forever(
             pass
 
 
-async def export_queue_gauges(session: AsyncSession) -> None:
+async def export_queue_gauges(session: AsyncSession, policy: Policy) -> None:
     """Queue depth, oldest item, overdue count and unsent outbox, refreshed on the sweeper's
     beat. Only queued items and unsent rows are read (both indexed), never the history."""
     now = datetime.now(UTC)
@@ -245,8 +245,9 @@ async def export_queue_gauges(session: AsyncSession) -> None:
     # Cleared first: a tier and type whose queue emptied must vanish, not keep its last depth.
     metrics.QUEUE_DEPTH.clear()
     metrics.OLDEST_ITEM_AGE.clear()
-    for tier, content_type, items, oldest in rows:
+    gauges = readmodels.queue_gauges(rows.tuples(), policy.content_types, now)
+    for (tier, content_type), (items, oldest_age) in gauges.items():
         metrics.QUEUE_DEPTH.labels(tier, content_type).set(items)
-        metrics.OLDEST_ITEM_AGE.labels(tier, content_type).set(readmodels.age(oldest, now))
+        metrics.OLDEST_ITEM_AGE.labels(tier, content_type).set(oldest_age)
     metrics.OVERDUE.set(overdue.scalar_one())
     metrics.OUTBOX_UNSENT.set(unsent.scalar_one())

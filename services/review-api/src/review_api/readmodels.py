@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Container, Iterable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hitl_runtime.metrics import content_type_label
 from review_api.db import Item, Review
 from review_api.domain import cohens_kappa
 
@@ -42,6 +44,23 @@ def age(received: datetime | None, now: datetime) -> float:
         return 0.0
     received = received.replace(tzinfo=UTC) if received.tzinfo is None else received
     return max(0.0, (now - received).total_seconds())
+
+
+def queue_gauges(
+    groups: Iterable[tuple[str, str, int, datetime | None]],
+    known: Container[str],
+    now: datetime,
+) -> dict[tuple[str, str], tuple[int, float]]:
+    """(tier, content type, items, oldest received_at) per queued group -> (items, age of the
+    oldest) per (tier, content_type label). Types outside the policy (`known`) share one label
+    (hitl_runtime.metrics.content_type_label), so their items add up and the oldest of them is
+    the age: the gauges stay right however many types producers make up."""
+    out: dict[tuple[str, str], tuple[int, float]] = {}
+    for tier, content_type, items, oldest in groups:
+        key = (tier, content_type_label(content_type, known))
+        before_items, before_age = out.get(key, (0, 0.0))
+        out[key] = (before_items + items, max(before_age, age(oldest, now)))
+    return out
 
 
 async def stats(session: AsyncSession, now: datetime, recent: int = 20_000) -> Stats:

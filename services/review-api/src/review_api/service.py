@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hitl_runtime.metrics import END_TO_END_SECONDS
+from hitl_runtime.metrics import END_TO_END_SECONDS, content_type_label
 from hitl_runtime.policy import Policy
 from hitl_schemas import DEFAULT_LIMITS, Escalation, Limits, RoutedDraft, topic
 from review_api import domain, metrics
@@ -414,7 +414,9 @@ async def decide(
         limits=limits,
     )
     review.decision_id = decision.decision_id
-    metrics.DECISIONS.labels(item.content_type, verdict).inc()
+    metrics.DECISIONS.labels(
+        content_type_label(item.content_type, policy.content_types), verdict
+    ).inc()
     # The draft's whole path to a final human verdict, queueing and review included.
     END_TO_END_SECONDS.labels(service="review-api").observe(
         max(0.0, (now - routed.draft.created_at).total_seconds())

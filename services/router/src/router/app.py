@@ -24,7 +24,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from hitl_runtime.cloudevents import ce_headers, source_of
 from hitl_runtime.kafka import make_admin, topic_names_when_reachable
-from hitl_runtime.metrics import DUPLICATES_DROPPED
+from hitl_runtime.metrics import DUPLICATES_DROPPED, content_type_label
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.recent import RecentIds
 from hitl_runtime.serde import EventValidationError, decode, encode
@@ -180,7 +180,9 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
             if value is None:
                 continue
             states[key] = json.dumps(value).encode()
-            metrics.DECISIONS_LEARNED.labels(decision.content_type).inc()
+            metrics.DECISIONS_LEARNED.labels(
+                content_type_label(decision.content_type, policy.content_types)
+            ).inc()
             for state in published:
                 await thresholds.send(
                     key=key,
@@ -193,7 +195,7 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
                         if isinstance(data, bytes)
                     },
                 )
-                metrics.export_threshold(state)
+                metrics.export_threshold(state, policy.content_types)
             yield None
 
     return Router(

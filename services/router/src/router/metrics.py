@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from hitl_schemas import ThresholdState
@@ -37,8 +39,14 @@ ROUTING_SECONDS = Histogram(
 )
 
 
-def export_threshold(state: ThresholdState) -> None:
+def export_threshold(state: ThresholdState, known: Container[str]) -> None:
+    """Export a type's serving threshold; not for a type outside the policy (`known`): a
+    record on `router-thresholds` for a type since removed from the policy, or one nobody should
+    have written, must add no series, and a gauge cannot be shared by many types like a counter
+    (hitl_runtime.metrics.content_type_label)."""
     ct = state.content_type
+    if ct not in known:
+        return
     THRESHOLD.labels(ct).set(state.threshold)
     ESCAPE_TARGET.labels(ct).set(state.target_escape_rate)
     if state.escape_estimate is not None:

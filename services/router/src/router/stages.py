@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, Message, Producer
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
 from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
-from hitl_runtime.metrics import END_TO_END_SECONDS
+from hitl_runtime.metrics import END_TO_END_SECONDS, content_type_label
 from hitl_runtime.policy import Policy
 from hitl_runtime.thresholds import LatestThresholds
 from hitl_runtime.txn import TransactionalLoop
@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 class Views(LatestThresholds):
     """The thresholds published on `router-thresholds`, as routing state."""
 
+    def __init__(self, policy: Policy) -> None:
+        super().__init__()
+        self.policy = policy
+
     def apply(self, msg: Message) -> None:
         before = dict(self.current)
         super().apply(msg)
@@ -44,7 +48,7 @@ class Views(LatestThresholds):
         # threshold shows at once, not at its next change, whichever replica learns it.
         for content_type, state in self.current.items():
             if before.get(content_type) is not state:
-                metrics.export_threshold(state)
+                metrics.export_threshold(state, self.policy.content_types)
 
     def state_for(self, content_type: str, policy: Policy) -> TypeState | None:
         ct = policy.for_type(content_type)
@@ -75,7 +79,7 @@ def _stage_consumer(settings: RouterSettings, stage: str) -> Consumer:
 class RouteStage:
     def __init__(self, settings: RouterSettings, policy: Policy, config: RouterConfig) -> None:
         self.settings, self.policy, self.config = settings, policy, config
-        self.views = Views()
+        self.views = Views(policy)
         self.follower = CompactedFollower(
             settings,
             topic("router-thresholds", settings.topic_prefix),
@@ -133,11 +137,12 @@ class RouteStage:
                 continue
             name = "auto-approved" if routed.route == "auto_approved" else "needs-review"
             self.publisher.publish(name, scored.draft.draft_id, routed)
-            metrics.ROUTED.labels(ct, routed.route, routed.reason.kind).inc()
+            label = content_type_label(ct, self.policy.content_types)
+            metrics.ROUTED.labels(label, routed.route, routed.reason.kind).inc()
             if routed.reason.kind == "unknown_content_type":
                 metrics.UNKNOWN_CONTENT_TYPE.inc()
             if routed.audit:
-                metrics.AUDITS.labels(ct).inc()
+                metrics.AUDITS.labels(label).inc()
             metrics.ROUTING_SECONDS.observe(time.perf_counter() - started)
             END_TO_END_SECONDS.labels(service=self.settings.service_name).observe(
                 max(0.0, (routed.routed_at - scored.draft.created_at).total_seconds())

@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, Message, Producer
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
 from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
-from hitl_runtime.metrics import END_TO_END_SECONDS
+from hitl_runtime.metrics import END_TO_END_SECONDS, content_type_label
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.txn import TransactionalLoop
 from hitl_schemas import Draft, ScoredDraft, topic
@@ -84,9 +84,10 @@ class ScorerService:
             return
         model = self.models.current
         scores, stats = self.scorer.score_batch(drafts, model)
+        known = self.scorer.policy.content_types
         for draft, score in zip(drafts, scores, strict=True):
             self.publisher.publish("scored", draft.draft_id, ScoredDraft(draft=draft, score=score))
-            DRAFTS_SCORED.labels(content_type=draft.content_type).inc()
+            DRAFTS_SCORED.labels(content_type=content_type_label(draft.content_type, known)).inc()
         now = datetime.now(UTC)
         for draft in drafts:
             END_TO_END_SECONDS.labels(service="scorer").observe(

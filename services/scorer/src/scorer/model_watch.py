@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 class ModelHolder:
     def __init__(self, initial: Combiner) -> None:
         self._current = initial
+        self._replaced: Combiner | None = None
         MODEL_INFO.labels(name=initial.name, version=initial.version).set(1)
 
     @property
@@ -33,6 +34,11 @@ class ModelHolder:
         """Validate and serve `version`; raises ModelRejected and keeps the old one otherwise."""
         combiner = load_model(version)
         previous, self._current = self._current, combiner
+        # Two series at most, the serving version (1) and the one it replaced (0): a series per
+        # version ever served would grow with every retraining run for the process's lifetime.
+        if self._replaced is not None and self._replaced.version != combiner.version:
+            MODEL_INFO.remove(self._replaced.name, self._replaced.version)
+        self._replaced = previous
         MODEL_INFO.labels(name=previous.name, version=previous.version).set(0)
         MODEL_INFO.labels(name=combiner.name, version=combiner.version).set(1)
         MODEL_SWAPS.inc()
