@@ -11,10 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
+from pydantic import JsonValue
+
 from hitl_schemas import Draft, Span
 from scorer.signals.base import SignalResult, saturate, span
 
 NAME = "commitments"
+# Bounds on one draft's work: spans built (the count per kind is in the details) and distinct
+# phrases looked up in the sources.
+MAX_SPANS = 100
+MAX_LOOKUPS = 32
 
 PATTERNS: dict[str, re.Pattern[str]] = {
     kind: re.compile(pattern, re.IGNORECASE)
@@ -94,7 +100,8 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
 def commitments(draft: Draft, risky: Collection[str]) -> SignalResult:
     text = draft.text
     low = text.lower()
-    sources = " ".join(s.text for s in draft.context.sources).lower()
+    sources: str | None = None  # joined and lowercased on the first match only
+    stated: dict[str, bool] = {}  # phrase -> found in the sources: one search per phrase
     spans: list[Span] = []
     found: dict[str, int] = {}
     unsupported = 0.0
@@ -104,14 +111,18 @@ def commitments(draft: Draft, risky: Collection[str]) -> SignalResult:
             continue
         for m in pattern.finditer(text):
             phrase = m.group().lower()
-            supported = bool(sources) and phrase in sources
+            supported = stated.get(phrase)
+            if supported is None:
+                if sources is None:
+                    sources = " ".join(s.text for s in draft.context.sources).lower()
+                # Each search reads all the sources: past MAX_LOOKUPS distinct phrases a
+                # phrase counts as not stated (more risk, never less), so the work is bounded.
+                supported = len(stated) < MAX_LOOKUPS and bool(sources) and phrase in sources
+                stated[phrase] = supported
             found[kind] = found.get(kind, 0) + 1
             unsupported += 0.15 if supported else 1.0
-            spans.append(
-                span(
-                    m.start(),
-                    m.end(),
-                    f"{kind} commitment{' (stated in sources)' if supported else ''}",
-                )
-            )
-    return SignalResult(saturate(unsupported), tuple(spans), {"kinds": dict(found)})
+            if len(spans) < MAX_SPANS:
+                label = f"{kind} commitment{' (stated in sources)' if supported else ''}"
+                spans.append(span(m.start(), m.end(), label))
+    details: dict[str, JsonValue] = {"kinds": dict(found)}
+    return SignalResult(saturate(unsupported), tuple(spans), details)

@@ -17,6 +17,9 @@ from scorer.signals.base import SignalResult, span
 from scorer.signals.text import sentences
 
 NAME = "form"
+# Spans built per problem: a 50,000-character draft of placeholders has 18,000 of them, and
+# building each costs more than finding it. The details count them all.
+MAX_SPANS_PER_PROBLEM = 50
 
 _ARTEFACT = re.compile(
     r"\[(?:customer|your|insert|name|company|date|amount)[^\]]{0,30}\]|\{\{?\s*\w+\s*\}\}?|<insert[^>]*>"
@@ -40,25 +43,35 @@ def form(draft: Draft, policy: FormPolicy) -> SignalResult:
     lines = text.count("\n") + 1
     if lines > policy.max_lines:
         problems["too_many_lines"] = 0.5
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
     repeats = 0
     for start, end in sentences(text[:20_000]):
         key = text[start:end].lower()
         if len(key) >= 20:
             if key in seen:
                 repeats += 1
-                spans.append(span(start, end, "repeated sentence"))
-            seen[key] = start
+                if repeats <= MAX_SPANS_PER_PROBLEM:
+                    spans.append(span(start, end, "repeated sentence"))
+            seen.add(key)
     if repeats:
         problems["repetition"] = min(1.0, 0.4 * repeats)
     low = text.lower()
-    artefacts = _ARTEFACT.finditer(text) if any(t in low for t in _ARTEFACT_TRIGGERS) else ()
-    for m in artefacts:
-        spans.append(span(m.start(), m.end(), "placeholder or generation artefact"))
+    artefacts = 0
+    if any(t in low for t in _ARTEFACT_TRIGGERS):
+        for m in _ARTEFACT.finditer(text):
+            artefacts += 1
+            if artefacts <= MAX_SPANS_PER_PROBLEM:
+                spans.append(span(m.start(), m.end(), "placeholder or generation artefact"))
+    if artefacts:
         problems["artefact"] = 1.0
     if length >= 40 and not _ENDS_CLEANLY.search(text[-60:]):
         problems["truncated"] = 0.5
         spans.append(span(max(0, length - 20), length, "ends mid-sentence"))
     value = max(problems.values(), default=0.0)
     names: list[JsonValue] = [*sorted(problems)]
-    return SignalResult(value, tuple(spans), {"chars": length, "lines": lines, "problems": names})
+    details: dict[str, JsonValue] = {"chars": length, "lines": lines, "problems": names}
+    if repeats:
+        details["repeated_sentences"] = repeats
+    if artefacts:
+        details["artefacts"] = artefacts
+    return SignalResult(value, tuple(spans), details)

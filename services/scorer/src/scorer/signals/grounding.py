@@ -2,38 +2,75 @@
 
 Claims are amounts, percentages, durations, dates, clause references, order-style ids and
 quoted passages. Each is looked up in the reference text (sources, customer message, prompt)
-after normalisation (1,250.00 = 1250; 3 Nov = November 3rd = 2026-11-03; "section 4.2" needs a
-4.2 in the sources; a quote must appear word for word, ignoring case and punctuation).
-Unsupported claims are flagged with what was not found: the misquoted clause, the wrong amount.
+after normalisation (1,250.00 = 1250 = 1.250,00; 3 Nov = November 3rd = 2026-11-03; "section
+4.2" needs a 4.2 in the sources; a quote must appear word for word, ignoring case and
+punctuation). Unsupported claims are flagged with what was not found: the misquoted clause, the
+wrong amount.
+
+The work is bounded by the draft, not by claims x sources: the reference is indexed once per
+draft (each of its few patterns scans it at most once, and only when a claim needs it), every
+claim is then a set lookup, and a draft with more claims than `MAX_CLAIMS` (or numbers than
+`MAX_NUMBERS`, or quotes than `MAX_QUOTES`) is not checked at all: `TooManyClaims` fails the
+signal, and a failed signal sends the draft to review (the policy's `on_signal_failure`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from operator import itemgetter
 
 from hitl_schemas import Draft, Span
 from scorer.signals.base import SignalResult, saturate, span
+from scorer.signals.numbers import amount_spellings, number_key
 
 NAME = "grounding"
 
+# A legitimate draft, even a long contract clause, states a few hundred facts at most; past
+# these the draft is reviewed instead of checked, which keeps the worst draft cheap.
+MAX_NUMBERS = 1_000  # numbers looked at in one draft (most numbers are not claims)
+MAX_CLAIMS = 250
+MAX_QUOTES = 16  # each quote costs one substring search of the (normalised) reference
+
 _MONTHS = {
-    name: index
-    for index, name in enumerate(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
-        start=1,
-    )
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+}
+# The spellings `_MONTH` matches, by month: a date claim is looked up under each of them.
+_SPELLINGS = {
+    1: ("jan", "january"),
+    2: ("feb", "february"),
+    3: ("mar", "march"),
+    4: ("apr", "april"),
+    5: ("may",),
+    6: ("jun", "june"),
+    7: ("jul", "july"),
+    8: ("aug", "august"),
+    9: ("sep", "sept", "september"),
+    10: ("oct", "october"),
+    11: ("nov", "november"),
+    12: ("dec", "december"),
 }
 _MONTH = (
     r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 )
 
 # Claims are found number-first: one scan for numbers, then small anchored patterns look at
-# the few characters around each number. That is several times faster than scanning the
-# whole text once per claim kind, and scoring speed is a product feature here.
+# the few characters around each number.
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£]|\b(?:usd|eur|gbp))\s?$")
 _CURRENCY_AFTER = re.compile(r"\s?(?:usd|eur|gbp|dollars?|euros?|pounds?)\b")
@@ -46,8 +83,21 @@ _ISO_AFTER = re.compile(r"-(\d{2})-(\d{2})\b")
 _CLAUSE_BEFORE = re.compile(r"\b(?:section|clause|article|paragraph|para\.|§)\s?$")
 _CLAUSE_SUFFIX = re.compile(r"\s?\([a-z0-9]{1,3}\)")
 _ID_BEFORE = re.compile(r"#\s?$")
-_QUOTE = re.compile(r"[\"“]([^\"”]{12,600})[\"”]")
-_NON_WORD = re.compile(r"[^a-z0-9]+")
+# A quote's body stops at any quote mark, so each attempt ends at the next one: linear time.
+_QUOTE = re.compile(r"[\"“]([^\"“”]{12,600})[\"”]")
+
+# The reference is indexed by one scan for numbers, each with what follows it when that makes
+# it a date or a duration: (number, month after, duration unit, -mm-dd after). The pattern
+# starts with a digit, so the regex engine skips text without digits quickly.
+_REF_NUMBERS = re.compile(
+    rf"(\d+(?:[.,]\d+)*)(?:(?:st|nd|rd|th)?(?: of)? {_MONTH}\b"
+    r"|\s?(?:business |working |calendar )?(hour|day|week|month|year)s?\b"
+    r"|-(\d{2}-\d{2})\b)?"
+)
+# "November 3rd": the one form where the context comes first (scanned only for a date claim).
+_REF_MONTH_FIRST = re.compile(rf"\b{_MONTH}\.? (\d{{1,2}})(?!\d)")
+# Quotes compare as lowercase ASCII words and digits separated by single spaces.
+_WORD_BYTES = bytes(c if chr(c).isascii() and chr(c).isalnum() else 0x20 for c in range(256))
 
 WEIGHTS = {
     "quote": 1.0,
@@ -60,6 +110,10 @@ WEIGHTS = {
 }
 
 
+class TooManyClaims(Exception):
+    """More claims than grounding checks in one draft: the draft is reviewed, not checked."""
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     kind: str
@@ -68,111 +122,189 @@ class Claim:
     end: int
 
 
-def _month(name: str) -> int:
-    return _MONTHS[name.lower()[:3]]
+def _digits(value: str) -> str:
+    """A digit run without leading zeros: compared as a string, never converted to int."""
+    return value.lstrip("0") or "0"
 
 
-def _number(text: str) -> str:
-    # 1,250.00 and 1250 are one amount; European 1.250,00 is read as 1.25 thousand only when
-    # the comma comes last, which is rare enough in our drafts to accept.
-    if "," in text and "." in text and text.rfind(",") > text.rfind("."):
-        text = text.replace(".", "").replace(",", ".")
-    value = float(text.replace(",", ""))
-    return f"{value:.2f}".rstrip("0").rstrip(".")
+def _day(value: str) -> str | None:
+    day = _digits(value)
+    return day if len(day) <= 2 and int(day) <= 31 else None
+
+
+def _lower(text: str) -> str:
+    # Offsets found in the lowercased text must point into the original: a few characters
+    # (İ) lowercase to two, so such a text is lowercased character by character instead.
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
 @lru_cache(maxsize=256)
 def _words(text: str) -> str:
-    return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
+    """ " a b c ": the text's ASCII words and digits, lowercased (other characters separate)."""
+    ascii_bytes = text.lower().encode("ascii", "replace").translate(_WORD_BYTES)
+    return " " + " ".join(ascii_bytes.decode("ascii").split()) + " "
 
 
-def claims(text: str) -> Iterator[Claim]:
-    """Every checkable fact in `text`, with its normalised key."""
-    low = text.lower()
-    for m in _NUMBER.finditer(text):
-        yield from _classify(low, m.group(), m.start(), m.end())
+def claims(text: str) -> list[Claim]:
+    """Every checkable fact in `text`, with its normalised key; raises TooManyClaims past the
+    caps (without looking at the rest of the text)."""
+    low = _lower(text)
+    found: list[Claim] = []
+    for count, m in enumerate(_NUMBER.finditer(text), start=1):
+        if count > MAX_NUMBERS:
+            raise TooManyClaims(f"more than {MAX_NUMBERS} numbers; review the draft")
+        found.extend(_classify(low, m.group(), m.start(), m.end()))
+        if len(found) > MAX_CLAIMS:
+            raise TooManyClaims(f"more than {MAX_CLAIMS} claims to check; review the draft")
     if '"' in text or "“" in text:
+        quotes = 0
         for m in _QUOTE.finditer(text):
-            if len(m.group(1).split()) >= 3:
-                yield Claim("quote", _words(m.group(1)), *m.span())
+            if len(m.group(1).split(None, 2)) >= 3:
+                quotes += 1
+                if quotes > MAX_QUOTES:
+                    raise TooManyClaims(f"more than {MAX_QUOTES} quotes to check; review it")
+                found.append(Claim("quote", _words(m.group(1)), *m.span()))
+    return found
 
 
-def _classify(low: str, number: str, start: int, end: int) -> Iterator[Claim]:
+def _classify(low: str, number: str, start: int, end: int) -> list[Claim]:
     """What the number at [start, end) of the lowercased text claims, judged by its neighbours."""
     before = low[max(0, start - 12) : start]
     value = number.rstrip(".,")
     if (m := _ISO_AFTER.match(low, end)) and len(value) == 4:
-        yield Claim("date", f"{int(m.group(1))}-{int(m.group(2))}", start, m.end())
-        return
+        return [Claim("date", f"{_digits(m.group(1))}-{_digits(m.group(2))}", start, m.end())]
     if _ID_BEFORE.search(before) and value.isdigit() and len(value) >= 3:
-        yield Claim("id", value, start - (2 if before.endswith(" ") else 1), end)
-        return
+        return [Claim("id", number_key(value), start - (2 if before.endswith(" ") else 1), end)]
     if (m := _CLAUSE_BEFORE.search(before)) is not None:
         suffix = _CLAUSE_SUFFIX.match(low, end)
         key = value + (suffix.group().strip() if suffix else "")
-        yield Claim(
-            "clause", key, start - (len(before) - m.start()), suffix.end() if suffix else end
-        )
-        return
+        at = start - (len(before) - m.start())
+        return [Claim("clause", key, at, suffix.end() if suffix else end)]
     if (m := _CURRENCY_BEFORE.search(before)) is not None:
-        yield Claim("amount", _number(value), start - (len(before) - m.start()), end)
-        return
+        return [Claim("amount", number_key(value), start - (len(before) - m.start()), end)]
     if (m := _CURRENCY_AFTER.match(low, end)) is not None:
-        yield Claim("amount", _number(value), start, m.end())
-        return
+        return [Claim("amount", number_key(value), start, m.end())]
     if (m := _PERCENT_AFTER.match(low, end)) is not None:
-        yield Claim("percent", _number(value), start, m.end())
-        return
+        return [Claim("percent", number_key(value), start, m.end())]
     if not value.isdigit():
-        return
+        return []
     if (m := _DURATION_AFTER.match(low, end)) is not None:
-        yield Claim("duration", f"{int(value)} {m.group(1)}", start, m.end())
-    elif (m := _MONTH_AFTER.match(low, end)) is not None and int(value) <= 31:
-        yield Claim("date", f"{_month(m.group(1))}-{int(value)}", start, m.end())
-    elif (m := _MONTH_BEFORE.search(before)) is not None and int(value) <= 31:
+        return [Claim("duration", f"{_digits(value)} {m.group(1)}", start, m.end())]
+    day = _day(value)
+    if day is None:
+        return []
+    if (m := _MONTH_AFTER.match(low, end)) is not None:
+        return [Claim("date", f"{_MONTHS[m.group(1)[:3]]}-{day}", start, m.end())]
+    if (m := _MONTH_BEFORE.search(before)) is not None:
         ordinal = _ORDINAL_AFTER.match(low, end)
-        yield Claim(
-            "date",
-            f"{_month(m.group(1))}-{int(value)}",
-            start - (len(before) - m.start()),
-            ordinal.end() if ordinal else end,
-        )
+        at = start - (len(before) - m.start())
+        return [
+            Claim("date", f"{_MONTHS[m.group(1)[:3]]}-{day}", at, ordinal.end() if ordinal else end)
+        ]
+    return []
 
 
-@dataclass(frozen=True, slots=True)
 class Reference:
-    """What the draft may rely on, indexed for claim lookups."""
+    """What the draft may rely on, indexed for claim lookups. Each index is built on first use
+    by one scan of the text, so a draft pays only for the kinds of claim it makes."""
 
-    keys: frozenset[tuple[str, str]]
-    numbers: frozenset[str]
-    raw: str
-    raw_lower: str
+    def __init__(self, text: str) -> None:
+        self.text = text
 
     @classmethod
     def of(cls, text: str) -> Reference:
         return _reference(text)
 
-    def supports(self, claim: Claim) -> bool:
-        if claim.kind == "quote":
-            return claim.key in _words(self.raw)
-        if (claim.kind, claim.key) in self.keys:
-            return True
-        if claim.kind in ("amount", "percent", "id"):
-            return claim.key in self.numbers
-        if claim.kind == "clause":
-            # The clause number must stand as a heading or reference in the sources: "4.2 Items"
-            # or "section 4.2", not inside another number such as 14.25.
-            number = re.escape(claim.key.split("(")[0])
-            return re.search(rf"(?<![\d.]){number}(?![\d])", self.raw_lower) is not None
+    @cached_property
+    def lower(self) -> str:
+        return self.text.lower()
+
+    @cached_property
+    def _numbers(self) -> tuple[frozenset[tuple[str, str, str, str]], frozenset[str]]:
+        found = frozenset(_REF_NUMBERS.findall(self.lower))
+        return found, frozenset(map(itemgetter(0), found))
+
+    @property
+    def contexts(self) -> frozenset[tuple[str, str, str, str]]:
+        """(number, month after, unit after, -mm-dd after) for every number."""
+        return self._numbers[0]
+
+    @property
+    def numbers(self) -> frozenset[str]:
+        """Every number as written (1,250.00; 4.2; 03.11.2026)."""
+        return self._numbers[1]
+
+    @cached_property
+    def iso_dates(self) -> frozenset[str]:
+        return frozenset(map(itemgetter(3), self.contexts)) - {""}
+
+    @cached_property
+    def month_first(self) -> frozenset[tuple[str, str]]:
+        return frozenset(_REF_MONTH_FIRST.findall(self.lower))
+
+    @cached_property
+    def words(self) -> str:
+        return _words(self.text)
+
+    def supported(self, found: Iterable[Claim]) -> list[bool]:
+        found = list(found)
+        clauses = self._clause_numbers({c.key.split("(")[0] for c in found if c.kind == "clause"})
+        return [self._supports(c, clauses) for c in found]
+
+    def _supports(self, claim: Claim, clauses: frozenset[str]) -> bool:
+        kind, key = claim.kind, claim.key
+        if kind == "quote":
+            return key in self.words
+        if kind in ("amount", "percent", "id"):
+            return any(s in self.numbers for s in amount_spellings(key))
+        if kind == "clause":
+            return key.split("(")[0] in clauses
+        if kind == "duration":
+            count, unit = key.split(" ")
+            return any((n, "", unit, "") in self.contexts for n in (count, "0" + count))
+        if kind == "date":
+            month, day = (int(part) for part in key.split("-"))
+            return self._has_date(month, day)
         return False
 
+    def _has_date(self, month: int, day: int) -> bool:
+        """3 Nov, 03 November, 3rd of Nov, November 3rd, Nov. 03, 2026-11-03."""
+        if f"{month:02d}-{day:02d}" in self.iso_dates:
+            return True
+        days = (str(day), f"{day:02d}")
+        names = _SPELLINGS.get(month, ())
+        if any((d, name, "", "") in self.contexts for name in names for d in days):
+            return True
+        return any((name, d) in self.month_first for name in names for d in days)
 
-@lru_cache(maxsize=512)
+    @cached_property
+    def sorted_numbers(self) -> list[str]:
+        return sorted(self.numbers)
+
+    def _clause_numbers(self, keys: set[str]) -> frozenset[str]:
+        """The clause numbers among `keys` that stand as a heading or reference in the text:
+        "4.2 Items", "section 4.2" or "4.2.1", not inside another number such as 14.25."""
+        supported = {k for k in keys if k in self.numbers}
+        rest = keys - supported
+        if rest:
+            # A number that starts with "4.2." (or "4.2,") is a subclause of 4.2: in the sorted
+            # numbers it is the first one at or after "4.2.", so each lookup is a bisection.
+            ordered = self.sorted_numbers
+            for key in rest:
+                for prefix in (key + ".", key + ","):
+                    at = bisect_left(ordered, prefix)
+                    if at < len(ordered) and ordered[at].startswith(prefix):
+                        supported.add(key)
+        return frozenset(supported)
+
+
+@lru_cache(maxsize=16)
 def _reference(text: str) -> Reference:
     # Drafts of one application share their policy pages and templates: index each text once.
-    keys = frozenset((c.kind, c.key) for c in claims(text) if c.kind != "quote")
-    numbers = frozenset(_number(n.rstrip(".,")) for n in _NUMBER.findall(text))
-    return Reference(keys, numbers, text, text.lower())
+    return Reference(text)
 
 
 def reference_text(draft: Draft) -> str:
@@ -181,20 +313,19 @@ def reference_text(draft: Draft) -> str:
 
 
 def grounding(draft: Draft) -> SignalResult:
-    found = list(claims(draft.text))
+    found = claims(draft.text)
     if not found:
         return SignalResult(0.0, details={"claims": 0, "unsupported": 0})
     ref_text = reference_text(draft)
-    if not ref_text.strip():
+    if not ref_text or ref_text.isspace():
         return SignalResult(
             0.25, details={"claims": len(found), "unsupported": 0, "unverifiable": True}
         )
-    reference = Reference.of(ref_text)
     spans: list[Span] = []
     weight = 0.0
     kinds: dict[str, int] = {}
-    for claim in found:
-        if reference.supports(claim):
+    for claim, ok in zip(found, Reference.of(ref_text).supported(found), strict=True):
+        if ok:
             continue
         weight += WEIGHTS[claim.kind]
         kinds[claim.kind] = kinds.get(claim.kind, 0) + 1

@@ -1,0 +1,184 @@
+"""Grounding on hostile and ordinary-but-odd text (issue 15, items 3 and 4): numbers are read
+without ever raising, each reference is indexed once per draft, and a draft with too many
+claims is not checked claim by claim (it fails the signal, which sends it to review)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import scorer.signals.grounding as g
+from hitl_runtime.policy import Policy
+from hitl_schemas import SourceDocument, examples
+from scorer.model import Combiner
+from scorer.scoring import Scorer
+from scorer.signals.numbers import amount_spellings, number_key
+from testkit import make_draft
+
+
+@pytest.mark.parametrize(
+    ("token", "key"),
+    [
+        ("1250", "1250"),
+        ("01250", "1250"),
+        ("1,250", "1250"),
+        ("1,250.00", "1250"),
+        ("1.250,00", "1250"),
+        ("1,234.56", "1234.56"),
+        ("1.234,56", "1234.56"),
+        ("1.234.567,89", "1234567.89"),
+        ("1,250,000", "1250000"),
+        ("1.250.000", "1250000"),
+        ("5,000", "5000"),
+        ("4.99", "4.99"),
+        ("1.5", "1.5"),
+        ("12,5", "12.5"),
+        ("1.250", "1.25"),  # one dot is a decimal mark
+        ("0.50", "0.5"),
+        ("03.11.2026", "03.11.2026"),  # a dotted date is not a quantity: compared as written
+        ("10.0.0.1", "10.0.0.1"),  # an IP
+        ("2.3.1", "2.3.1"),  # a version
+        ("12,34.5", "12,34.5"),  # grouping that is not thousands
+        ("1250.", "1250"),  # a sentence's full stop
+        ("7" * 4_301, "7" * 4_301),  # past Python's int-str conversion limit
+        ("9" * 50_000 + ".5", "9" * 50_000 + ".5"),
+        ("", ""),
+        ("1..2", "1..2"),
+    ],
+)
+def test_number_keys(token: str, key: str) -> None:
+    assert number_key(token) == key
+
+
+@given(
+    st.integers(min_value=0, max_value=10**30),
+    st.one_of(st.just(""), st.from_regex(r"\A[0-9]{0,3}[1-9]\Z")),
+)
+def test_every_spelling_of_a_key_reads_back_as_that_key(whole: int, fraction: str) -> None:
+    key = f"{whole}.{fraction}" if fraction else str(whole)
+    spellings = amount_spellings(key)
+    assert key in spellings
+    assert {number_key(s) for s in spellings} == {key}
+
+
+@given(st.text(alphabet='0123456789.,$€§#% -:"“”dayNovsection()\n', max_size=400))
+def test_grounding_never_raises_on_any_text_but_too_many_claims(text: str) -> None:
+    sources = [text[::-1], "Updated 03.11.2026, v2.3.1 on 10.0.0.1, " + "9" * 5_000]
+    try:
+        g.grounding(make_draft(text or "x", sources=sources))
+    except g.TooManyClaims:
+        pass
+
+
+def test_an_invented_voucher_next_to_a_dotted_date_is_flagged_and_not_auto_approvable(
+    scorer: Scorer, model: Combiner, policy: Policy
+) -> None:
+    # Issue 15: "03.11.2026" in a source made float() raise, grounding failed, and the invented
+    # "$5,000 voucher" went from 0.669 (review) to 0.963 (auto-approved).
+    base = examples.draft()
+    terms = SourceDocument(source_id="terms", text="Terms updated 03.11.2026 (v2.3.1, 10.0.0.1).")
+    context = base.context.model_copy(update={"sources": [*base.context.sources, terms]})
+    text = base.text + " As an apology we are adding a $5,000 voucher to your account."
+    for content_type, ct in policy.content_types.items():
+        draft = base.model_copy(
+            update={"content_type": content_type, "context": context, "text": text}
+        )
+        score = scorer.score(draft, model)
+        grounding = {s.name: s for s in score.signals}["grounding"]
+        assert not grounding.failed, grounding.error
+        assert [text[s.start : s.end] for s in grounding.spans] == ["$5,000"]
+        assert score.confidence < ct.default_threshold, content_type
+
+
+@pytest.mark.parametrize(
+    ("source", "claim", "supported"),
+    [
+        ("4.2 Items", "section 4.2", True),
+        ("see 4.2.1 below", "section 4.2", True),
+        ("see 4.2.1 below", "section 4", True),
+        ("rate 14.25 applies", "section 4.2", False),
+        ("rate 4.25 applies", "section 4.2", False),
+        ("shipped November 3rd", "on 3 Nov", True),
+        ("shipped 2026-11-03", "on 3 November", True),
+        ("shipped 3rd of Nov.", "on November 3", True),
+        ("to our dismay 3 left", "on May 3", False),
+        ("within 30 business days", "in 30 days", True),
+        ("within 30 business days", "in 31 days", False),
+        ("total 1.250,00 EUR", "$1,250", True),
+        ("total 1.250 EUR", "$1,250", False),
+        ("release 2.3.1", "2.3.1%", True),
+        ("on 03.11.2026", "$3.11", False),
+    ],
+)
+def test_claims_are_looked_up_like_the_old_patterns(
+    source: str, claim: str, supported: bool
+) -> None:
+    result = g.grounding(make_draft(f"It is {claim} as agreed.", sources=[source]))
+    assert (result.details["unsupported"] == 0) is supported, result.spans
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "§1" * 24_998,  # issue 15: 127 s of CPU against a 399K source
+        " ".join(f"section {i % 60}.{i % 97}" for i in range(3_900))[:50_000],  # 34 s
+        ("$1 " * 17_000)[:50_000],
+        "1 " * 20_000,  # numbers that are no claim at all
+        '"' + '" "'.join("a b c d e f g h" for _ in range(100)) + '"',
+    ],
+)
+def test_too_many_claims_fails_the_signal_after_bounded_work(
+    text: str, scorer: Scorer, model: Combiner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    classified = 0
+    classify = g._classify
+
+    def counting(*args: Any) -> list[g.Claim]:
+        nonlocal classified
+        classified += 1
+        return classify(*args)
+
+    monkeypatch.setattr(g, "_classify", counting)
+    draft = make_draft(text, sources=["4.2 " + "x" * 399_000])
+    grounding = {s.name: s for s in scorer.score(draft, model).signals}["grounding"]
+    assert grounding.failed
+    assert grounding.error is not None and grounding.error.startswith("TooManyClaims: more than")
+    assert classified <= g.MAX_NUMBERS
+
+
+class _CountingPattern:
+    """A compiled pattern that counts the scans of long texts (the reference, not the claims)."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern, self.long_scans = pattern, 0
+
+    def findall(self, text: str) -> list[Any]:
+        self.long_scans += len(text) > 10_000
+        return self.pattern.findall(text)
+
+
+def test_the_reference_is_scanned_once_per_index_whatever_the_number_of_claims(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    patterns = {
+        name: _CountingPattern(getattr(g, name)) for name in ("_REF_NUMBERS", "_REF_MONTH_FIRST")
+    }
+    for name, counting in patterns.items():
+        monkeypatch.setattr(g, name, counting)
+    g._reference.cache_clear()
+    pieces = [
+        f"${i},000 | section {i}.{i} | {i % 28 + 1} March | within {i} days | {i}% | #{1000 + i}"
+        for i in range(40)
+    ]
+    text = " ; ".join(pieces) + ' and "the quick brown fox" and "jumps over the lazy dog".'
+    source = "Terms: " + " ".join(f"{i}.{i % 7}.1 rule" for i in range(5_000))
+    result = g.grounding(make_draft(text, sources=[source]))
+    assert result.details["claims"] == 40 * 6 + 2
+    assert {name: p.long_scans for name, p in patterns.items()} == {
+        "_REF_NUMBERS": 1,
+        "_REF_MONTH_FIRST": 1,
+    }
