@@ -142,7 +142,13 @@ class ScoredDraft(Event):
 
 Route = Literal["auto_approved", "needs_review"]
 RouteReasonKind = Literal[
-    "above_threshold", "low_confidence", "hard_rule", "audit", "unknown_content_type", "review_all"
+    "above_threshold",
+    "low_confidence",
+    "hard_rule",
+    "audit",
+    "unknown_content_type",
+    "review_all",
+    "signal_failed",  # a signal failed on the draft and the policy says review (on_signal_failure)
 ]
 Priority = Literal["low", "normal", "high", "urgent"]
 Tier = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")]

@@ -82,6 +82,9 @@ class ContentTypePolicy(_Strict):
     two_approvals: bool = False
     # Past the last tier's SLA: keep the item waiting (and alert), or reject it unreviewed.
     sla_fallback: Literal["keep_waiting", "reject"] = "keep_waiting"
+    # A signal that failed on a draft (an exception, or more claims than grounding checks) did
+    # not look at it: review the draft, or route it on the signals that did work.
+    on_signal_failure: Literal["review", "ignore"] = "review"
     reason_codes: Annotated[list[str], Field(min_length=1)]
     checklist: list[str] = Field(default_factory=list)
 

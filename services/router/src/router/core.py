@@ -105,6 +105,16 @@ def hard_rule(
     return None
 
 
+def failed_signals(signals: list[Signal], ct: ContentTypePolicy) -> str | None:
+    """What failed, when a signal failed on the draft and the type's policy reviews such drafts
+    (`on_signal_failure: review`, the default): a failed signal did not look at the draft, and
+    its missing risk would otherwise raise the confidence."""
+    if ct.on_signal_failure == "ignore":
+        return None
+    failed = [f"{s.name} ({s.error or 'no error reported'})" for s in signals if s.failed]
+    return "; ".join(failed) if failed else None
+
+
 def choose(
     draft_id: str,
     confidence: float,
@@ -112,10 +122,13 @@ def choose(
     state: TypeState,
     ct: ContentTypePolicy,
     config: RouterConfig,
+    failed: str | None = None,
 ) -> Choice:
     if tripped is not None:
         name, tier, priority = tripped
         return Choice("needs_review", "hard_rule", 1.0, rule=name, tier=tier, priority=priority)
+    if failed is not None:
+        return Choice("needs_review", "signal_failed", 1.0, rule=failed)
     if state.mode == "review_all":
         return Choice("needs_review", "review_all", 1.0)
     if confidence < state.threshold:
@@ -142,7 +155,8 @@ def route(
         priority: Priority = "normal"
     else:
         tripped = hard_rule(score.signals, ct)
-        choice = choose(draft.draft_id, score.confidence, tripped, state, ct, config)
+        failed = failed_signals(score.signals, ct)
+        choice = choose(draft.draft_id, score.confidence, tripped, state, ct, config, failed)
         tier, priority = choice.tier or ct.tier, choice.priority or ct.priority
         threshold, version, sla = state.threshold, state.version, ct.sla
         if (
@@ -158,12 +172,14 @@ def route(
         "audit": f"audit sample (q={choice.q:.3f}) above threshold {threshold:.2f}",
         "above_threshold": f"confidence {score.confidence:.3f} >= threshold {threshold:.2f}",
         "unknown_content_type": f"content type {draft.content_type!r} is not in the policy",
+        "signal_failed": f"signal failed: {choice.rule}; policy on_signal_failure is review",
     }[choice.reason]
+    rule = choice.rule[:2000] if choice.rule is not None else None
     return RoutedDraft(
         draft=draft,
         score=score,
         route=choice.route,
-        reason=RouteReason(kind=choice.reason, rule=choice.rule, detail=detail),
+        reason=RouteReason(kind=choice.reason, rule=rule, detail=detail[:2000]),
         threshold=threshold,
         threshold_version=version,
         audit=choice.reason == "audit",
@@ -316,7 +332,11 @@ def on_decision(
 ) -> tuple[TypeState, list[ThresholdState]]:
     """`decide(state, event) -> (state, outputs)` for a human decision."""
     snap = decision.routing
-    if decision.fallback_applied or snap.reason in ("hard_rule", "unknown_content_type"):
+    if decision.fallback_applied or snap.reason in (
+        "hard_rule",
+        "unknown_content_type",
+        "signal_failed",
+    ):
         return state, []  # no human verdict on an eligible draft: not evidence
     version = state.version
     changed = learn(
