@@ -4,7 +4,7 @@ UV ?= uv
 PYTEST := $(UV) run --locked pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning demo helm chaos soak
+.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning bench-fuzz demo helm chaos soak
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -62,7 +62,7 @@ demo: ## everything running, live: broker, the four services, simulator, reviewe
 
 SCENARIOS := steady drift overconfident cold-start
 
-bench: bench-routing bench-learning ## all benchmarks (~14 min): numbers on stdout, JSON and plots in bench/results/
+bench: bench-routing bench-learning bench-fuzz ## all benchmarks (~17 min): numbers on stdout, JSON and plots in bench/results/
 	deploy/local/kafka.sh start
 	$(UV) run --locked python -m bench.pipeline_bench
 	$(UV) run --locked python -m bench.scorer_bench
@@ -70,6 +70,9 @@ bench: bench-routing bench-learning ## all benchmarks (~14 min): numbers on stdo
 	deploy/local/postgres.sh start
 	$(UV) run --locked python -m bench.review_bench
 	$(UV) run --locked python -m bench.summary
+
+bench-fuzz: ## worst per-draft scoring time over >= 2,000 adversarial drafts at the input limits (no broker)
+	$(UV) run --locked python -m bench.scorer_fuzz_bench --json bench/results/scorer_fuzz.json
 
 chaos: ## the crash suite (~6 min): kill -9 every service, crash the broker, stop the database; audit the topics
 	$(UV) run --locked hitl-sim chaos --drafts 6000 --rate 25 --kills 3 --json bench/results/chaos.json
