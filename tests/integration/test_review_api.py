@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 from collections.abc import Callable
@@ -69,12 +70,15 @@ def test_ingest_is_idempotent_and_bad_records_go_to_the_dlq(
     publisher = EventPublisher(producer_factory(), review_settings)
     for draft_id in ("a", "a", "b"):
         publisher.publish("needs-review", draft_id, routed(draft_id))
+    # The same draft_id from another tenant: dead-lettered with the reason, not dropped.
+    publisher.publish("needs-review", "a", routed("a", tenant="globex", text="Not acme's."))
     producer_factory().produce(
         f"{review_settings.topic_prefix}needs-review", key=b"x", value=b"nope"
     )
     publisher.flush()
+    dlq = f"{review_settings.topic_prefix}needs-review.dlq"
 
-    async def scenario() -> list[str]:
+    async def scenario() -> tuple[list[str], dict[str, Any], list[DeadLetter]]:
         async with running(review_settings) as client:
             headers = await add_reviewer(client, "rv-lead", role="lead", tier="senior")
 
@@ -85,13 +89,20 @@ def test_ingest_is_idempotent_and_bad_records_go_to_the_dlq(
             deadline = asyncio.get_running_loop().time() + 60
             while len(await queue()) < 2 and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.2)
-            return await queue()
+            # Read while the service runs: the clash may come after both items are stored.
+            letters = await asyncio.to_thread(read_to_end, kafka_bootstrap, dlq, at_least=2)
+            item = (await client.get("/v1/items/a", headers=headers)).json()
+            return await queue(), item, [decode(DeadLetter, m.value()) for m in letters]
 
-    assert sorted(asyncio.run(scenario())) == ["a", "b"]
-    [letter] = read_to_end(
-        kafka_bootstrap, f"{review_settings.topic_prefix}needs-review.dlq", at_least=1
-    )
-    assert decode(DeadLetter, letter.value()).error.kind == "invalid_json"
+    queue, item, letters = asyncio.run(scenario())
+    assert sorted(queue) == ["a", "b"]
+    assert (item["tenant"], item["routed"]["draft"]["text"]) == ("acme", routed("a").draft.text)
+    by_kind = {letter.error.kind: letter for letter in letters}
+    assert sorted(by_kind) == ["invalid_json", "processing"] and len(letters) == 2
+    clash = by_kind["processing"]
+    assert clash.error.field == "draft.draft_id"
+    assert "already in review for another tenant" in clash.error.message
+    assert b"globex" in base64.b64decode(clash.original_value_b64 or "")
 
 
 def test_claim_and_decide_publishes_one_decision_with_an_audit_trail(
@@ -122,6 +133,14 @@ def test_claim_and_decide_publishes_one_decision_with_an_audit_trail(
             )
             assert first.status_code == again.status_code == 200, first.text
             assert first.json()["decision_id"] == again.json()["decision_id"]
+            # The same key with another body is refused, not answered with the edit's result.
+            other = await client.post(
+                "/v1/items/d-1/decision",
+                json={"verdict": "approve"},
+                headers=alice | {"Idempotency-Key": "k1"},
+            )
+            assert other.status_code == 422, other.text
+            assert "different body" in other.json()["detail"]
             trail = (await client.get("/v1/admin/audit?draft_id=d-1", headers=admin)).json()
             from review_api.db import Review
 
@@ -236,6 +255,63 @@ def test_error_cases_get_the_right_status_and_a_reason(review_settings: ReviewAp
             assert admin_only.status_code == 403
             assert (await client.get("/healthz")).status_code == 200
             assert (await client.get("/readyz")).json()["database"] == "ok"
+
+    asyncio.run(scenario())
+
+
+TAMPERED_CURSORS = [
+    base64.urlsafe_b64encode(raw).decode()
+    for raw in (
+        b"99999999999999999999999|2026-11-02T09:30:00+00:00|e-1",  # a 500 on SQLite before
+        b"2|2026-11-02T09:30:00+00:00|e\x001",  # a 503 on PostgreSQL before
+        b"2|2026-11-02T09:30:00|e-1",
+    )
+]
+NUL = "NUL characters (\\u0000) are not allowed"
+
+
+def test_a_tampered_cursor_or_a_nul_is_a_4xx_saying_what_to_fix(
+    review_settings: ReviewApiSettings,
+) -> None:
+    settings = review_settings.model_copy(update={"ingest": False})
+
+    async def scenario() -> None:
+        async with running(settings) as client:
+            await seed(client, [routed("e-1"), routed("e-2")])
+            lead = await add_reviewer(client, "rv-lead", role="lead", tier="senior")
+            first = await client.get("/v1/items?limit=1", headers=lead)
+            cursor = first.json()["next_cursor"]
+            second = await client.get("/v1/items", params={"cursor": cursor}, headers=lead)
+            assert [i["draft_id"] for i in second.json()["items"]] == ["e-2"]
+            for tampered in TAMPERED_CURSORS:
+                page = await client.get("/v1/items", params={"cursor": tampered}, headers=lead)
+                assert page.status_code == 422, (tampered, page.text)
+                assert "start without one" in page.json()["detail"]
+            for path, params, where in (
+                ("/v1/items/e%001", {}, "path"),
+                ("/v1/items", {"tier": "junior\x00"}, "query"),
+                ("/v1/admin/audit", {"draft_id": "\x00"}, "query"),
+            ):
+                refused = await client.get(path, params=params, headers=lead)
+                assert refused.status_code == 422, (path, refused.text)
+                assert refused.json()["detail"] == f"{where}: {NUL}; remove them"
+            assert (await client.post("/v1/items/e-1/claim", headers=lead)).status_code == 200
+            for body in (
+                {"verdict": "approve", "note": "fine\x00"},
+                {"verdict": "edit", "final_text": "Hi\x00", "reason_codes": ["tone"]},
+            ):
+                decided = await client.post("/v1/items/e-1/decision", json=body, headers=lead)
+                assert decided.status_code == 422, decided.text
+                assert any(NUL in error["msg"] for error in decided.json()["detail"])
+            escalated = await client.post(
+                "/v1/items/e-1/escalate", json={"reason": "unsure", "note": "\x00"}, headers=lead
+            )
+            assert escalated.status_code == 422
+            assert NUL in escalated.json()["detail"][0]["msg"]
+            ok = await client.post(
+                "/v1/items/e-1/decision", json={"verdict": "approve"}, headers=lead
+            )
+            assert ok.status_code == 200, ok.text
 
     asyncio.run(scenario())
 

@@ -42,6 +42,7 @@ from tests.integration.reviewkit import (
     b64url,
     live_review_api,
     routed,
+    running,
     seed,
 )
 
@@ -58,6 +59,8 @@ CALLERS = {
     "reviewer": ("reviewer", "senior", ["customer_email"], True),
     "other_tier": ("reviewer", "junior", ["customer_email"], True),
     "other_type": ("reviewer", "senior", ["chat_reply"], True),
+    # An empty list of content types is none at all (claim-next took it for every type).
+    "no_types": ("reviewer", "senior", [], True),
     "lead": ("lead", "junior", ["chat_reply"], True),
     "admin": ("admin", "junior", ["chat_reply"], True),
 }
@@ -71,35 +74,35 @@ OPEN = (200,) * len(ROLES)
 # fmt: off
 MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
     # (method, path, state):                    anonymous inactive reviewer other_tier
-    #                                                other_type lead admin
-    ("GET", "/v1/items", "-"):                  (401, 401, 200, 200, 200, 200, 200),
-    ("POST", "/v1/items/claim-next", "-"):      (401, 401, 200, 204, 204, 200, 200),
-    **{("GET", ITEM, s): (401, 401, 200, 403, 403, 200, 200) for s in ITEM_STATES[:4]},
-    ("GET", ITEM, "missing"):                   (401, 401, 404, 404, 404, 404, 404),
-    ("POST", ITEM + "/claim", "free"):          (401, 401, 200, 403, 403, 200, 200),
-    ("POST", ITEM + "/claim", "own"):           (401, 401, 200, 403, 403, 200, 200),
-    ("POST", ITEM + "/claim", "other"):         (401, 401, 409, 403, 403, 409, 409),
-    ("POST", ITEM + "/claim", "decided"):       (401, 401, 409, 403, 403, 409, 409),
-    ("POST", ITEM + "/claim", "missing"):       (401, 401, 404, 404, 404, 404, 404),
+    #                                                other_type no_types lead admin
+    ("GET", "/v1/items", "-"):                  (401, 401, 200, 200, 200, 200, 200, 200),
+    ("POST", "/v1/items/claim-next", "-"):      (401, 401, 200, 204, 204, 204, 200, 200),
+    **{("GET", ITEM, s): (401, 401, 200, 403, 403, 403, 200, 200) for s in ITEM_STATES[:4]},
+    ("GET", ITEM, "missing"):                   (401, 401, 404, 404, 404, 404, 404, 404),
+    ("POST", ITEM + "/claim", "free"):          (401, 401, 200, 403, 403, 403, 200, 200),
+    ("POST", ITEM + "/claim", "own"):           (401, 401, 200, 403, 403, 403, 200, 200),
+    ("POST", ITEM + "/claim", "other"):         (401, 401, 409, 403, 403, 403, 409, 409),
+    ("POST", ITEM + "/claim", "decided"):       (401, 401, 409, 403, 403, 403, 409, 409),
+    ("POST", ITEM + "/claim", "missing"):       (401, 401, 404, 404, 404, 404, 404, 404),
     **{
         row: codes
         for action, ok in (("/release", 204), ("/decision", 200), ("/escalate", 200))
         for row, codes in {
-            ("POST", ITEM + action, "free"):    (401, 401, 403, 403, 403, 403, 403),
-            ("POST", ITEM + action, "own"):     (401, 401,  ok, 403, 403,  ok,  ok),
-            ("POST", ITEM + action, "other"):   (401, 401, 403, 403, 403, 403, 403),
-            ("POST", ITEM + action, "decided"): (401, 401, 409, 403, 403, 409, 409),
-            ("POST", ITEM + action, "missing"): (401, 401, 404, 404, 404, 404, 404),
+            ("POST", ITEM + action, "free"):    (401, 401, 403, 403, 403, 403, 403, 403),
+            ("POST", ITEM + action, "own"):     (401, 401,  ok, 403, 403, 403,  ok,  ok),
+            ("POST", ITEM + action, "other"):   (401, 401, 403, 403, 403, 403, 403, 403),
+            ("POST", ITEM + action, "decided"): (401, 401, 409, 403, 403, 403, 409, 409),
+            ("POST", ITEM + action, "missing"): (401, 401, 404, 404, 404, 404, 404, 404),
         }.items()
     },
-    ("GET", "/v1/stats", "-"):                  (401, 401, 403, 403, 403, 200, 200),
-    ("GET", "/v1/thresholds", "-"):             (401, 401, 200, 200, 200, 200, 200),
-    ("GET", "/v1/admin/audit", "-"):            (401, 401, 403, 403, 403, 403, 200),
-    ("POST", "/v1/admin/reviewers", "-"):       (401, 401, 403, 403, 403, 403, 201),
+    ("GET", "/v1/stats", "-"):                  (401, 401, 403, 403, 403, 403, 200, 200),
+    ("GET", "/v1/thresholds", "-"):             (401, 401, 200, 200, 200, 200, 200, 200),
+    ("GET", "/v1/admin/audit", "-"):            (401, 401, 403, 403, 403, 403, 403, 200),
+    ("POST", "/v1/admin/reviewers", "-"):       (401, 401, 403, 403, 403, 403, 403, 201),
     ("POST", "/v1/admin/reviewers/{reviewer_id}/keys", "existing"):
-                                                (401, 401, 403, 403, 403, 403, 201),
+                                                (401, 401, 403, 403, 403, 403, 403, 201),
     ("POST", "/v1/admin/reviewers/{reviewer_id}/keys", "missing"):
-                                                (401, 401, 403, 403, 403, 403, 404),
+                                                (401, 401, 403, 403, 403, 403, 403, 404),
     **{("GET", path, "-"): OPEN for path in (
         "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc",
         "/docs/oauth2-redirect", "/ui/",
@@ -144,6 +147,9 @@ def api(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, idp: Jwk
         ingest=False,
         relay_interval_ms=50,
         max_request_bytes=LIMIT,
+        # The matrix and the JWT cases send hundreds of refused credentials from one address:
+        # the throttle has a test of its own (below).
+        auth_failures_per_minute=1_000_000,
         oidc_jwks_url=idp.url,
         oidc_issuer=Jwks.ISSUER,
         oidc_audience=Jwks.AUDIENCE,
@@ -359,6 +365,50 @@ def test_made_up_key_ids_do_not_make_a_jwks_request_each(api: Api, idp: Jwks) ->
         token = idp.token("rv-reviewer", kid=f"made-up-{n}", key=other_rsa_key())
         assert api.http("GET", "/v1/items", headers=bearer(token)).status_code == 401
     assert idp.fetches - before <= 1
+
+
+def test_refused_credentials_are_throttled_per_client_address_with_retry_after(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    prefix = f"thr{uuid.uuid4().hex[:8]}."
+    settings = ReviewApiSettings(
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=prefix,
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/review.db",
+        ingest=False,
+        auth_failures_per_minute=3,  # a burst of 3, then one every 20 s
+    )
+    create_topics(make_admin(settings), prefix=prefix, partitions=1)
+    bad = {"X-API-Key": f"hitl_{uuid.uuid4().hex}"}
+
+    async def scenario() -> None:
+        async with running(settings) as here:  # the client at 127.0.0.1
+            good = await add_reviewer(here, "rv-good")
+            transport = httpx.ASGITransport(app=here.app, client=("198.51.100.9", 4000))  # type: ignore[attr-defined]
+            async with httpx.AsyncClient(transport=transport, base_url="http://review") as there:
+                for _ in range(3):
+                    assert (await here.get("/v1/items", headers=bad)).status_code == 401
+                throttled = await here.get("/v1/items", headers=bad)
+                assert throttled.status_code == 429, throttled.text
+                assert 1 <= int(throttled.headers["retry-after"]) <= 20
+                assert "retry in" in throttled.json()["detail"]
+                # The address waits whatever it sends: its credentials are not looked at...
+                assert (await here.get("/v1/items", headers=good)).status_code == 429
+                assert (await here.get("/v1/items")).status_code == 401  # (none: nothing to try)
+                # ...and no other address does: no global lockout.
+                assert (await there.get("/v1/items", headers=good)).status_code == 200
+                assert (await there.get("/v1/items", headers=bad)).status_code == 401
+            scraped = (await here.get("/metrics")).text
+            [count] = [
+                float(line.split()[-1])
+                for line in scraped.splitlines()
+                if line.startswith("hitl_review_auth_throttled_total ")
+            ]
+            assert count >= 2
+            spec = here.app.openapi()  # type: ignore[attr-defined]
+            assert "429" in spec["paths"]["/v1/items"]["get"]["responses"]
+
+    asyncio.run(scenario())
 
 
 def test_a_key_the_provider_withdraws_stops_being_accepted(idp: Jwks) -> None:

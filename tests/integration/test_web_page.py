@@ -309,3 +309,51 @@ def test_reviewer_works_the_queue_on_the_page(
     ).json()
     assert escalated["tier"] == "senior"
     assert json.dumps(escalated["escalations"]).count("policy_question") == 1
+
+
+# Astral emoji (two UTF-16 units each), a skin-tone modifier and a ZWJ family (five code points)
+# before the flagged stretches: span offsets count code points, as Python's str does.
+EMOJI_DRAFT = "Thanks 😀👍🏽 for waiting! 👨‍👩‍👧 Your refund of $250 arrives by Friday 🎉."
+FLAGGED = ("$250", "Friday")
+
+
+def test_highlights_land_on_the_flagged_text_after_emoji(
+    web_settings: ReviewApiSettings,
+    producer_factory: Callable[..., Producer],
+    request: pytest.FixtureRequest,
+) -> None:
+    keys = add_reviewers(web_settings.database_url, ("rv-emoji", "reviewer", "junior"))
+    spans = [
+        Span(start=EMOJI_DRAFT.index(s), end=EMOJI_DRAFT.index(s) + len(s), label=f"said {s}")
+        for s in FLAGGED
+    ]
+    now = datetime.now(UTC)
+    event = examples.routed_draft(
+        draft=examples.draft(draft_id="emoji-1", content_type="customer_email", text=EMOJI_DRAFT),
+        score=examples.score(
+            signals=[Signal(name="commitments", value=0.8, spans=spans)], confidence=0.5
+        ),
+        reason=RouteReason(kind="low_confidence"),
+        audit=False,
+        audit_q=1.0,
+        tier="junior",
+        priority="normal",
+        routed_at=now,
+        due_at=now + timedelta(hours=1),
+    )
+    publisher = EventPublisher(producer_factory(), web_settings)
+    publisher.publish("needs-review", "emoji-1", event)
+    publisher.flush()
+    base: str = request.getfixturevalue("server")
+    page: Page = request.getfixturevalue("page")
+    wait_for_queue(base, keys["rv-emoji"], 1)
+    sign_in(page, base, keys["rv-emoji"])
+    expect(page.locator("#queue-table tbody tr")).to_have_count(1)
+    page.keyboard.press("n")
+    expect(page.locator("#item-id")).to_have_text("emoji-1")
+    # Sliced by UTF-16 units, each highlight was shifted by the emoji before it ("nd o", ...).
+    expect(page.locator("#draft mark")).to_have_text(list(FLAGGED))
+    expect(page.locator("#draft")).to_have_text(EMOJI_DRAFT)
+    expect(page.locator("#flags li")).to_have_text(
+        [f"commitments: “{s}” (said {s})" for s in FLAGGED]
+    )

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from feedback.training import retrain, to_row
+from feedback.training import retrain
+from feedback.window import newest
 from hitl_runtime.policy import Policy
 from hitl_sim.reviews import reviewed_examples
 from hitl_sim.scenario import Scenario
@@ -21,7 +22,7 @@ CHECKPOINTS = (250, 500, 1000, 2000, 4000, 8000)
 
 def learning_curve(scenario: Scenario, policy: Policy) -> dict[str, Any]:
     targets = {name: ct.target_escape_rate for name, ct in policy.content_types.items()}
-    rows = [to_row(e) for e in reviewed_examples(scenario, policy)]
+    rows = newest(reviewed_examples(scenario, policy))
     serving = load_model(prior())
     points: list[dict[str, Any]] = []
     for reviews in [c for c in CHECKPOINTS if c <= len(rows)] or [len(rows)]:

@@ -6,7 +6,8 @@ import pytest
 from unit.feedback.world import TARGETS, TRUE_INTERCEPT, TRUE_WEIGHTS, rows, world
 
 from feedback.evaluation import expected_calibration_error
-from feedback.training import design_matrix, evaluate, newest, retrain, to_row
+from feedback.training import design_matrix, evaluate, retrain
+from feedback.window import WindowBuilder, newest
 from scorer.features import FEATURES, NGRAM_BUCKETS, ngram_vector
 from scorer.model import load_model, model_version, prior
 
@@ -40,10 +41,10 @@ def test_text_ngrams_are_learned_where_the_signals_see_nothing() -> None:
     assert result is not None and result.better
     model = load_model(result.candidate)
     assert model.reads_text
-    [talking] = rows(world(1, seed=7, self_talk=1.0))
-    [plain] = rows(world(1, seed=7))
-    assert model.predict(talking.feature_map(), "customer_email", talking.ngrams()) < 0.3
-    assert model.predict(plain.feature_map(), "customer_email", plain.ngrams()) > 0.5
+    talking = rows(world(1, seed=7, self_talk=1.0))
+    plain = rows(world(1, seed=7))
+    assert model.predict(talking.feature_map(0), "customer_email", talking.ngrams(0)) < 0.3
+    assert model.predict(plain.feature_map(0), "customer_email", plain.ngrams(0)) > 0.5
 
 
 def test_too_little_data_trains_nothing() -> None:
@@ -54,20 +55,34 @@ def test_the_window_keeps_the_newest_rows_oldest_first() -> None:
     shuffled = world(500, seed=8)
     random.Random(8).shuffle(shuffled)
     kept = newest(iter(shuffled), 100)
-    assert [r.decided_at for r in kept] == sorted(e.decided_at for e in shuffled)[-100:]
+    newest_100 = sorted(e.decided_at for e in shuffled)[-100:]
+    assert [kept.decided(i) for i in range(len(kept))] == newest_100
+
+
+def test_the_window_never_holds_much_more_than_its_size_while_reading() -> None:
+    builder = WindowBuilder(50)
+    sizes = []
+    for example in world(400, seed=10):
+        builder.add(example)
+        sizes.append(len(builder))
+    assert max(sizes) < 100
+    assert len(builder.build()) == 50
 
 
 def test_a_row_keeps_the_scorers_features_and_ngrams() -> None:
-    [example] = world(1, seed=9, self_talk=1.0)
-    row = to_row(example)
-    assert row.ngrams() == pytest.approx(ngram_vector(example.draft.text), abs=1e-6)
-    assert (
-        row.feature_map()["grounding"]
-        == {s.name: s.value for s in example.score.signals}["grounding"]
-    )
-    matrix = design_matrix([row, row], ["chat_reply", "customer_email"])
+    talking, plain = world(1, seed=9, self_talk=1.0)[0], world(1, seed=11)[0]
+    window = rows([talking, plain.model_copy(update={"content_type": "chat_reply"})])
+    for i, example in enumerate((talking, plain)):
+        assert window.ngrams(i) == pytest.approx(ngram_vector(example.draft.text), abs=1e-6)
+        grounding = {s.name: s.value for s in example.score.signals}["grounding"]
+        assert window.feature_map(i)["grounding"] == grounding
+    matrix = design_matrix(window, ["chat_reply", "customer_email"]).toarray()
     assert matrix.shape == (2, len(FEATURES) + 2 + NGRAM_BUCKETS)
     assert matrix[0, len(FEATURES) + 1] == 1.0  # the customer_email offset column
+    assert matrix[1, len(FEATURES)] == 1.0  # chat_reply's
+    for i in range(2):
+        assert matrix[i, : len(FEATURES)] == pytest.approx(window.features[i])
+        assert matrix[i, len(FEATURES) + 2 :] == pytest.approx(window.ngrams(i))
 
 
 def test_calibration_error_of_a_perfectly_calibrated_predictor_is_small() -> None:

@@ -6,7 +6,7 @@ import math
 import random
 from datetime import timedelta
 
-from feedback.training import Row, to_row
+from feedback.window import Window, newest
 from hitl_schemas import FeedbackExample, Signal, examples
 
 # The world: drafts go wrong mostly through ungrounded facts and bad form; the producer's own
@@ -57,5 +57,5 @@ def world(n: int, seed: int, *, self_talk: float = 0.0) -> list[FeedbackExample]
     return out
 
 
-def rows(source: list[FeedbackExample]) -> list[Row]:
-    return [to_row(e) for e in source]
+def rows(source: list[FeedbackExample]) -> Window:
+    return newest(source)

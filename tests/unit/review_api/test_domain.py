@@ -12,8 +12,11 @@ from review_api.domain import (
     Principal,
     check_claimable,
     check_lease_holder,
+    check_replay,
     check_verdict,
     may_see,
+    request_fingerprint,
+    scope_of,
     two_approval_step,
 )
 
@@ -23,6 +26,7 @@ JUNIOR = Principal("rv-j", "reviewer", "junior", None)
 SENIOR = Principal("rv-s", "reviewer", "senior", None)
 EMAIL_ONLY = Principal("rv-e", "reviewer", "senior", frozenset({"customer_email"}))
 LEAD = Principal("rv-l", "lead", "junior", None)
+NO_TYPES = Principal("rv-n", "reviewer", "senior", frozenset())
 
 
 @pytest.mark.parametrize(
@@ -34,10 +38,31 @@ LEAD = Principal("rv-l", "lead", "junior", None)
         (EMAIL_ONLY, "junior", "chat_reply", False),
         (EMAIL_ONLY, "senior", "customer_email", True),
         (LEAD, "senior", "legal_clause", True),
+        (NO_TYPES, "junior", "customer_email", False),
+        (NO_TYPES, "senior", "chat_reply", False),
     ],
 )
 def test_who_sees_what(who: Principal, tier: str, content_type: str, sees: bool) -> None:
     assert may_see(who, tier=tier, content_type=content_type, policy=POLICY) is sees
+
+
+@pytest.mark.parametrize(
+    ("who", "tiers", "types"),
+    [
+        (JUNIOR, ("junior",), None),
+        (SENIOR, ("junior", "senior"), None),
+        (EMAIL_ONLY, ("junior", "senior"), frozenset({"customer_email"})),
+        # An empty list is no types at all, not every type (that is None): the claim-next bug.
+        (NO_TYPES, ("junior", "senior"), frozenset()),
+        (LEAD, tuple(POLICY.tiers), None),
+        (Principal("rv-x", "reviewer", "retired_tier", None), (), None),
+    ],
+)
+def test_the_scope_the_queries_filter_by(
+    who: Principal, tiers: tuple[str, ...], types: frozenset[str] | None
+) -> None:
+    scope = scope_of(who, POLICY)
+    assert (scope.tiers, scope.content_types) == (tiers, types)
 
 
 def item(
@@ -135,3 +160,52 @@ def test_cohens_kappa_on_a_textbook_table() -> None:
     assert cohens_kappa(pairs) == pytest.approx(0.4)
     assert cohens_kappa([]) is None
     assert cohens_kappa([("approve", "approve")] * 3) is None
+
+
+FIRST = request_fingerprint("d-1", "edit", "Fixed.", ["tone"], "")
+
+
+@pytest.mark.parametrize(
+    ("draft_id", "fingerprint", "stored", "refusal"),
+    [
+        ("d-1", FIRST, FIRST, None),  # a true retry gets the first answer
+        ("d-1", FIRST, None, None),  # stored before fingerprints: matched on the item alone
+        ("d-2", FIRST, FIRST, "another item"),
+        ("d-1", request_fingerprint("d-1", "approve", None, [], ""), FIRST, "different body"),
+        ("d-1", request_fingerprint("d-1", "edit", "Fixed!", ["tone"], ""), FIRST, "different"),
+        ("d-1", request_fingerprint("d-1", "edit", "Fixed.", ["tone"], "n"), FIRST, "different"),
+    ],
+)
+def test_an_idempotency_key_replays_only_its_own_request(
+    draft_id: str, fingerprint: str, stored: str | None, refusal: str | None
+) -> None:
+    def replay() -> None:
+        check_replay(
+            "k1",
+            draft_id=draft_id,
+            fingerprint=fingerprint,
+            earlier_draft_id="d-1",
+            earlier_fingerprint=stored,
+        )
+
+    if refusal is None:
+        replay()
+        return
+    with pytest.raises(Denied, match=refusal) as caught:
+        replay()
+    assert caught.value.status == 422 and "Idempotency-Key" in caught.value.message
+
+
+def test_the_fingerprint_tells_each_part_of_the_request_apart() -> None:
+    # No two of these may collide, or a replay with another request would pass as a retry.
+    variants = [
+        ("d-1", "edit", "Fixed.", ["tone"], ""),
+        ("d-1", "edit", "Fixed.", ["tone", "other"], ""),
+        ("d-1", "edit", "Fixed.", [], "tone"),
+        ("d-1", "reject", None, ["tone"], ""),
+        ("d-1", "reject", "", ["tone"], ""),
+        ("d-1x", "edit", "Fixed.", ["tone"], ""),
+    ]
+    prints = {request_fingerprint(*v) for v in variants}  # type: ignore[arg-type]
+    assert len(prints) == len(variants)
+    assert request_fingerprint(*variants[0]) == FIRST  # type: ignore[arg-type]

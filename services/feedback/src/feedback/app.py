@@ -4,7 +4,7 @@
 the decision's topic, partition and offset as lineage; bad records go to `decisions.dlq`.
 Decisions with no human verdict (SLA fallbacks) are not training data and are skipped.
 Committed examples are counted for the automatic retraining trigger (`feedback.trigger`), which
-trains on its own thread.
+starts each run from its own thread and has it read and fit in a child process.
 """
 
 from __future__ import annotations
@@ -146,6 +146,7 @@ def retrain_worker(settings: FeedbackSettings, policy: Policy) -> RetrainWorker:
         window=settings.retrain_window_examples,
         min_examples=settings.retrain_min_examples,
         publisher=models,
+        isolated=True,  # each run reads and fits in a child process: its memory goes with it
     )
     return RetrainWorker(
         run,

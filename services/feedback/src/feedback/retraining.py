@@ -1,25 +1,36 @@
 """One retraining run against Kafka, shared by `python -m feedback retrain` and the service's
 automatic trigger: find the serving model, read the newest window of examples from
 `retraining-feedback` (read_committed), fit and evaluate, publish to `scorer-models` only when
-the candidate is better."""
+the candidate is better.
+
+The service's runs read and fit in a child process (`isolated`): a run's working set (the
+window, the design matrix, the solver's copies) is hundreds of MB at the default window, and a
+long-running process keeps much of that heap after each run; the child's exit returns it all.
+The parent only publishes the small result."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import resource
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from confluent_kafka import Message
 
 from feedback.export import read_examples
-from feedback.training import Retraining, newest, retrain
+from feedback.training import Retraining, retrain
+from feedback.window import newest
+from hitl_runtime.child import run_in_child
 from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher
+from hitl_runtime.logs import configure_logging
 from hitl_runtime.policy import Policy
 from hitl_runtime.serde import EventValidationError, decode
 from hitl_runtime.settings import ServiceSettings
 from hitl_schemas import ModelVersion, topic
 from scorer.model import Combiner, ModelRejected, load_model, prior
 
+log = logging.getLogger(__name__)
 MODEL_NAME = "combiner"
 Outcome = Literal["published", "better", "not_better", "too_little_data"]
 
@@ -75,8 +86,30 @@ def run_once(
     min_examples: int,
     publisher: EventPublisher | None,
     progress: bool = False,
+    isolated: bool = False,
 ) -> RunResult:
-    """One run; publishes through `publisher` when the candidate is better (None: dry run)."""
+    """One run; publishes through `publisher` when the candidate is better (None: dry run).
+    `isolated`: read and fit in a child process (the service), not in this one (the CLI)."""
+    if isolated:
+        result = run_in_child(assess_in_child, settings, targets, window, min_examples)
+    else:
+        result = assess(
+            settings, targets, window=window, min_examples=min_examples, progress=progress
+        )
+    return publish_if_better(result, publisher)
+
+
+def assess(
+    settings: ServiceSettings,
+    targets: dict[str, float],
+    *,
+    window: int,
+    min_examples: int,
+    progress: bool = False,
+) -> RunResult:
+    """Everything of a run but publishing: the serving model, the newest `window` examples
+    (featurised as they are read), the fit and both evaluations. Outcome `better`,
+    `not_better` or `too_little_data`."""
     serving, serving_version = serving_model(settings)
     examples = read_examples(
         settings, since=None, until=None, content_type=None, progress=progress, tail=window
@@ -85,11 +118,30 @@ def run_once(
     result = retrain(rows, serving, targets, min_examples=min_examples)
     if result is None:
         return RunResult("too_little_data", len(rows), serving, serving_version, None)
-    outcome: Outcome = "not_better"
-    if result.better and publisher is not None:
-        publisher.publish("scorer-models", result.candidate.name, result.candidate)
-        publisher.flush()
-        outcome = "published"
-    elif result.better:
-        outcome = "better"
+    outcome: Outcome = "better" if result.better else "not_better"
     return RunResult(outcome, len(rows), serving, serving_version, result)
+
+
+def assess_in_child(
+    settings: ServiceSettings, targets: dict[str, float], window: int, min_examples: int
+) -> RunResult:
+    """`assess` as the child process of an isolated run: logs like the service, and says how
+    much memory the run took (the child's peak, returned to the system when it exits)."""
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    result = assess(settings, targets, window=window, min_examples=min_examples)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    log.info(
+        "retraining child done",
+        extra={"fields": {"examples": result.examples, "peak_rss_mb": round(peak_mb, 1)}},
+    )
+    return result
+
+
+def publish_if_better(result: RunResult, publisher: EventPublisher | None) -> RunResult:
+    """Publish a better candidate through `publisher` (None: a dry run, it stays `better`)."""
+    if result.outcome != "better" or result.retraining is None or publisher is None:
+        return result
+    candidate = result.retraining.candidate
+    publisher.publish("scorer-models", candidate.name, candidate)
+    publisher.flush()
+    return replace(result, outcome="published")

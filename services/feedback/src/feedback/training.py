@@ -2,8 +2,9 @@
 
 Features are the scorer's own (`scorer.features`): the signals each example carries and the
 hashed n-grams of its draft text, so a trained model reads exactly what the scorer computes.
-Each example is first boiled down to a compact `Row` (a few KB, not the draft and its sources),
-which is what lets a window of tens of thousands of examples sit in memory. The label is
+Each example is featurised as it is read into a `Window` of flat arrays (`feedback.window`: the
+numbers, not the draft and its sources, and no object per row), which is what lets a window of
+tens of thousands of examples sit in memory. The label is
 "approved unchanged" (not `is_error`); audited examples are weighted by 1/q so the fit sees the
 traffic as it was, not as it was sampled. The evaluation is time-ordered: train on the older
 share, judge both the candidate and the serving model on the newest slice.
@@ -11,97 +12,37 @@ share, judge both the candidate and the serving model on the newest slice.
 
 from __future__ import annotations
 
-import heapq
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from feedback.evaluation import Evaluation, evaluate_scores
-from hitl_schemas import FeedbackExample, ModelVersion
-from scorer.features import FEATURES, NGRAM_BUCKETS, NgramVector, features, ngram_vector
+from feedback.window import Window, type_columns
+from hitl_schemas import ModelVersion
+from scorer.features import FEATURES, NGRAM_BUCKETS
 from scorer.model import Combiner, load_model, model_version
-from scorer.signals.base import SignalResult
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """What training needs of one FeedbackExample: features in FEATURES order, the non-zero
-    n-gram buckets (sparse, float32: ~1.5 KB for a 1 KB draft), label, weight, type and time."""
-
-    content_type: str
-    features: npt.NDArray[np.float64]
-    ngram_buckets: npt.NDArray[np.uint16]
-    ngram_values: npt.NDArray[np.float32]
-    label: int
-    weight: float
-    decided_at: datetime
-
-    def feature_map(self) -> dict[str, float]:
-        return dict(zip(FEATURES, self.features.tolist(), strict=True))
-
-    def ngrams(self) -> NgramVector:
-        dense = np.zeros(NGRAM_BUCKETS)
-        dense[self.ngram_buckets] = self.ngram_values
-        return dense
-
-
-def feature_row(example: FeedbackExample) -> dict[str, float]:
-    results: dict[str, SignalResult | None] = {
-        s.name: None if s.failed else SignalResult(s.value, (), dict(s.details))
-        for s in example.score.signals
-    }
-    return features(example.draft, results)
-
-
-def label(example: FeedbackExample) -> int:
-    return 0 if example.is_error else 1
-
-
-def weight(example: FeedbackExample) -> float:
-    return 1.0 / example.routing.audit_q if example.routing.audit else 1.0
-
-
-def to_row(example: FeedbackExample) -> Row:
-    named = feature_row(example)
-    ngrams = ngram_vector(example.draft.text)
-    buckets = np.flatnonzero(ngrams)
-    return Row(
-        content_type=example.content_type,
-        features=np.array([named[name] for name in FEATURES]),
-        ngram_buckets=buckets.astype(np.uint16),
-        ngram_values=ngrams[buckets].astype(np.float32),
-        label=label(example),
-        weight=weight(example),
-        decided_at=example.decided_at,
-    )
-
-
-def newest(examples: Iterable[FeedbackExample], window: int) -> list[Row]:
-    """The `window` most recently decided examples as rows, oldest first. Streams: never more
-    than `window` rows in memory, however many examples go by."""
-    kept = heapq.nlargest(window, map(to_row, examples), key=lambda r: r.decided_at)
-    return kept[::-1]
-
-
-def predictions(model: Combiner, rows: Sequence[Row]) -> list[float]:
-    # Through the scorer's own Combiner: what is judged is exactly what would serve.
+def predictions(model: Combiner, rows: Window) -> list[float]:
+    # Through the scorer's own Combiner, row by row: what is judged is exactly what would serve.
     return [
-        model.predict(r.feature_map(), r.content_type, r.ngrams() if model.reads_text else None)
-        for r in rows
+        model.predict(
+            rows.feature_map(i), rows.content_type(i), rows.ngrams(i) if model.reads_text else None
+        )
+        for i in range(len(rows))
     ]
 
 
-def evaluate(model: Combiner, rows: Sequence[Row], targets: Mapping[str, float]) -> Evaluation:
+def evaluate(model: Combiner, rows: Window, targets: Mapping[str, float]) -> Evaluation:
     return evaluate_scores(
         predictions(model, rows),
-        [r.label for r in rows],
-        [r.weight for r in rows],
-        [r.content_type for r in rows],
+        rows.labels.tolist(),
+        rows.weights.tolist(),
+        rows.content_types(),
         targets,
     )
 
@@ -126,40 +67,43 @@ class Fitted:
         )
 
 
-def design_matrix(rows: Sequence[Row], types: Sequence[str]) -> Any:
-    """Sparse rows: [FEATURES | one-hot content type | n-gram buckets], float32. Sparse because a
-    dense 50,000 x 1,000 matrix is 400 MB where this is ~2 KB a row; filled in place, because
-    per-row pieces joined at the end would need that much again."""
+def design_matrix(rows: Window, types: Sequence[str]) -> Any:
+    """Sparse rows: [FEATURES | one-hot content type | n-gram buckets]. Sparse because a dense
+    50,000 x 1,000 matrix is 400 MB where this is ~12 bytes an entry; float64 because that is
+    what the solver works in (float32 would be copied to float64: both at once). Filled in place
+    from the window's arrays: row i's entries start at i * (len(FEATURES) + 1) plus the n-grams
+    of the rows before it."""
     from scipy.sparse import csr_matrix
 
-    column_of_type = {t: len(FEATURES) + i for i, t in enumerate(types)}
+    dense = len(FEATURES) + 1  # the features and the type's one-hot column, in every row
     ngram_start = len(FEATURES) + len(types)
-    per_row = np.array([len(FEATURES) + 1 + len(r.ngram_buckets) for r in rows], dtype=np.int64)
-    indptr = np.concatenate(([0], np.cumsum(per_row)))
+    n = len(rows)
+    counts = np.diff(rows.ngram_indptr)
+    indptr = np.arange(n + 1, dtype=np.int64) * dense + rows.ngram_indptr
     indices = np.empty(int(indptr[-1]), dtype=np.int32)
-    values = np.empty(int(indptr[-1]), dtype=np.float32)
-    dense_columns = np.arange(len(FEATURES), dtype=np.int32)
-    for i, r in enumerate(rows):
-        start, type_at, end = indptr[i], indptr[i] + len(FEATURES), indptr[i + 1]
-        indices[start:type_at], values[start:type_at] = dense_columns, r.features
-        indices[type_at], values[type_at] = column_of_type[r.content_type], 1.0
-        indices[type_at + 1 : end] = r.ngram_buckets.astype(np.int32) + ngram_start
-        values[type_at + 1 : end] = r.ngram_values
-    return csr_matrix((values, indices, indptr), shape=(len(rows), ngram_start + NGRAM_BUCKETS))
+    values = np.empty(int(indptr[-1]), dtype=np.float64)
+    row_starts = indptr[:-1]
+    feature_at = row_starts[:, None] + np.arange(len(FEATURES))
+    indices[feature_at] = np.arange(len(FEATURES), dtype=np.int32)
+    values[feature_at] = rows.features
+    type_at = row_starts + len(FEATURES)
+    indices[type_at] = type_columns(rows, {t: len(FEATURES) + i for i, t in enumerate(types)})
+    values[type_at] = 1.0
+    # N-gram entry j of the window (row r) goes after r's dense entries: j + dense * (r + 1).
+    ngram_at = np.arange(len(rows.ngram_buckets)) + dense * np.repeat(np.arange(1, n + 1), counts)
+    indices[ngram_at] = rows.ngram_buckets.astype(np.int32) + ngram_start
+    values[ngram_at] = rows.ngram_values
+    return csr_matrix((values, indices, indptr), shape=(n, ngram_start + NGRAM_BUCKETS))
 
 
-def fit(rows: Sequence[Row]) -> Fitted:
+def fit(rows: Window) -> Fitted:
     """L2-regularised logistic regression on the scorer's features, one offset per content type
     and the text n-grams."""
     from sklearn.linear_model import LogisticRegression
 
-    types = sorted({r.content_type for r in rows})
+    types = rows.present_types()
     fitted = LogisticRegression(C=1.0, max_iter=2000)
-    fitted.fit(
-        design_matrix(rows, types),
-        [r.label for r in rows],
-        sample_weight=[r.weight for r in rows],
-    )
+    fitted.fit(design_matrix(rows, types), rows.labels, sample_weight=rows.weights)
     coefs = [float(c) for c in fitted.coef_[0]]
     ngram_start = len(FEATURES) + len(types)
     return Fitted(
@@ -218,7 +162,7 @@ class PublishRule:
 
 
 def retrain(
-    rows: Sequence[Row],
+    rows: Window,
     serving: Combiner,
     targets: Mapping[str, float],
     *,
@@ -228,12 +172,13 @@ def retrain(
 ) -> Retraining | None:
     """Fit on the older rows, compare with the serving model on the newest slice. None when
     there is too little data or only one class to learn from."""
-    ordered = sorted(rows, key=lambda r: r.decided_at)
-    if len(ordered) < min_examples:
+    if len(rows) < min_examples:
         return None
-    cut = int(len(ordered) * (1 - holdout))
-    train, test = ordered[:cut], ordered[cut:]
-    if len({r.label for r in train}) < 2:
+    if np.any(np.diff(rows.decided_at) < 0):  # a window from feedback.window is in order
+        rows = rows.take(np.argsort(rows.decided_at, kind="stable"))
+    cut = int(len(rows) * (1 - holdout))
+    train, test = rows[:cut], rows[cut:]
+    if len(np.unique(train.labels)) < 2:
         return None
     fitted = fit(train)
     candidate_eval = evaluate(load_model(fitted.version("candidate")), test, targets)

@@ -83,8 +83,12 @@ async def ingest_batch(
             routed = decode_or_dead_letter(
                 msg, RoutedDraft, limits=settings.limits, dead_letters=dead_letters
             )
-            if routed is not None:
-                new += await service.ingest(session, routed, msg.value() or b"", now)
+            if routed is None:
+                continue
+            outcome = await service.ingest(session, routed, msg.value() or b"", now)
+            if outcome == "tenant_clash":
+                dead_letters.send(msg, service.tenant_clash(routed))
+            new += outcome == "new"
     return new
 
 

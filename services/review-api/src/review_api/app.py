@@ -27,10 +27,11 @@ from hitl_schemas import topic
 from review_api import adapters
 from review_api.config import ReviewApiSettings
 from review_api.domain import Denied
-from review_api.limits import BodySizeLimit
+from review_api.limits import BodySizeLimit, RefuseNul
 from review_api.notify import Notifier, SmtpTarget
 from review_api.routes import admin, health, items, reports
 from review_api.store import create_schema, make_engine, sessions
+from review_api.throttle import FailureThrottle
 from review_api.tokens import JwtVerifier
 from review_api.web import router as web_router
 
@@ -134,7 +135,9 @@ def create_app(
         if settings.oidc_jwks_url
         else None
     )
+    app.state.auth_throttle = FailureThrottle(settings.auth_failures_per_minute)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RefuseNul)
     app.include_router(health.router)
     app.include_router(items.router)
     app.include_router(admin.router)

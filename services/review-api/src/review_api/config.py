@@ -68,6 +68,13 @@ class ReviewApiSettings(ServiceSettings):
         description="a number of bytes from 1024 to 67108864: the largest HTTP request body "
         "accepted (a larger one gets 413)",
     )
+    auth_failures_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=1_000_000,
+        description="a number from 1 to 1000000: refused API keys or tokens a client address may "
+        "send per minute (in a burst of as many); past that it gets 429 with Retry-After",
+    )
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> ReviewApiSettings:

@@ -53,6 +53,9 @@ class Review(Base):
     reason_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     note: Mapped[str] = mapped_column(Text, default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(128), default=None)
+    # SHA-256 of the request the key came with (domain.request_fingerprint): a replay of the key
+    # with another request is refused instead of answered with this one's result.
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     decision_id: Mapped[str | None] = mapped_column(String(64), default=None)  # set when final
     seconds_spent: Mapped[float | None] = mapped_column(default=None)  # claim to verdict
     diff: Mapped[str | None] = mapped_column(Text, default=None)  # unified diff of an edit

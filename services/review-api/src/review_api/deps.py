@@ -9,9 +9,11 @@ from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hitl_runtime.policy import Policy
+from review_api import metrics
 from review_api.config import ReviewApiSettings
 from review_api.domain import Principal
 from review_api.store import principal_for_key, principal_for_reviewer
+from review_api.throttle import FailureThrottle, client_key
 from review_api.tokens import JwtVerifier, TokenRejected
 
 
@@ -59,6 +61,27 @@ async def get_principal(
         token = value.strip()
     if not token:
         raise _UNAUTHENTICATED
+    # Only a credential that was looked at and refused counts against its client (no
+    # credential at all costs nothing to answer); one over its budget is not looked at.
+    throttle: FailureThrottle = request.app.state.auth_throttle
+    client = client_key(request.client.host if request.client else None)
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        metrics.AUTH_THROTTLED.inc()
+        raise HTTPException(
+            429,
+            f"too many refused API keys or tokens from your address; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        return await _principal_for(request, token)
+    except HTTPException as exc:
+        if exc.status_code == 401:
+            throttle.failed(client)
+        raise
+
+
+async def _principal_for(request: Request, token: str) -> Principal:
     if token.count(".") == 2:
         return await _principal_for_jwt(request, token)
     async with request.app.state.sessions() as session:

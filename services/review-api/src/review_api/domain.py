@@ -5,6 +5,8 @@ No SQL, no HTTP: the store and the routes call these and turn `Denied` into a st
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,17 +47,34 @@ class ItemView:
     lease_expires_at: datetime | None
 
 
-def may_see(principal: Principal, *, tier: str, content_type: str, policy: Policy) -> bool:
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The items a principal may see: these tiers, and these content types (None: every type;
+    an empty set: none). The one statement of that rule: `may_see` asks it of one item, and the
+    queue and claim queries filter by it (store.in_scope)."""
+
+    tiers: tuple[str, ...]
+    content_types: frozenset[str] | None
+
+    def allows(self, *, tier: str, content_type: str) -> bool:
+        return tier in self.tiers and (
+            self.content_types is None or content_type in self.content_types
+        )
+
+
+def scope_of(principal: Principal, policy: Policy) -> Scope:
     """Leads and admins see everything; a reviewer sees their content types at or below their
-    tier (a senior can take a junior item, not the other way round)."""
+    tier (a senior can take a junior item, not the other way round). A reviewer given an empty
+    list of content types sees nothing: an empty list is not "every type" (that is None)."""
     if principal.role in ("lead", "admin"):
-        return True
-    if principal.content_types is not None and content_type not in principal.content_types:
-        return False
+        return Scope(tuple(policy.tiers), None)
     tiers = policy.tiers
-    if principal.tier not in tiers or tier not in tiers:
-        return False
-    return tiers.index(tier) <= tiers.index(principal.tier)
+    upto = tiers[: tiers.index(principal.tier) + 1] if principal.tier in tiers else []
+    return Scope(tuple(upto), principal.content_types)
+
+
+def may_see(principal: Principal, *, tier: str, content_type: str, policy: Policy) -> bool:
+    return scope_of(principal, policy).allows(tier=tier, content_type=content_type)
 
 
 def check_can_work(principal: Principal, item: ItemView, policy: Policy) -> None:
@@ -64,7 +83,11 @@ def check_can_work(principal: Principal, item: ItemView, policy: Policy) -> None
             403,
             f"item {item.draft_id} is a {item.tier}-tier {item.content_type} item; you are "
             f"{principal.tier} tier"
-            + (f" for {sorted(principal.content_types)}" if principal.content_types else ""),
+            + (
+                f" for {sorted(principal.content_types)}"
+                if principal.content_types is not None
+                else ""
+            ),
         )
 
 
@@ -126,6 +149,45 @@ def check_verdict(
     if unknown:
         raise Denied(
             422, f"reason_codes: {unknown} not in this content type's list {sorted(allowed or [])}"
+        )
+
+
+def request_fingerprint(
+    draft_id: str, verdict: Verdict, final_text: str | None, reason_codes: list[str], note: str
+) -> str:
+    """What an Idempotency-Key is stored with: a digest of the request it came with (its item
+    and its body, as parsed, so a retry that re-serialises the same body still matches)."""
+    canonical = json.dumps(
+        [draft_id, verdict, final_text, reason_codes, note],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_replay(
+    idempotency_key: str,
+    *,
+    draft_id: str,
+    fingerprint: str,
+    earlier_draft_id: str,
+    earlier_fingerprint: str | None,
+) -> None:
+    """A key used before may only be replayed with the same request; it then gets the first
+    answer. Another item or another body is a 422 (as the IETF Idempotency-Key draft says), not
+    the first request's verdict passed off as this one's. A key stored before fingerprints were
+    (None) is matched on its item alone."""
+    if earlier_draft_id != draft_id:
+        raise Denied(
+            422,
+            f"Idempotency-Key {idempotency_key!r} was already used for another item; "
+            "send a new key with each new request",
+        )
+    if earlier_fingerprint is not None and earlier_fingerprint != fingerprint:
+        raise Denied(
+            422,
+            f"Idempotency-Key {idempotency_key!r} was already used with a different body; "
+            "a retry must repeat the first request exactly, a new request needs a new key",
         )
 
 

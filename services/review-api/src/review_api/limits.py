@@ -1,16 +1,24 @@
-"""A limit on the size of request bodies, as pure ASGI middleware (HITL_MAX_REQUEST_BYTES).
+"""Limits on what an HTTP request may carry, as pure ASGI middleware.
 
-A `Content-Length` over the limit is refused before any byte of the body is read. A body without
-one (chunked) is counted as it arrives: once it grows past the limit the application's reading
-fails, whatever it would have answered is dropped, and the client gets the same 413. Either way
-the body is never buffered beyond the limit.
+BodySizeLimit (HITL_MAX_REQUEST_BYTES): a `Content-Length` over the limit is refused before any
+byte of the body is read. A body without one (chunked) is counted as it arrives: once it grows
+past the limit the application's reading fails, whatever it would have answered is dropped, and
+the client gets the same 413. Either way the body is never buffered beyond the limit.
+
+RefuseNul: no NUL character (U+0000) in the path, the query or a header. PostgreSQL's text
+cannot hold one: it failed in the driver, and the error was taken for an outage (a 503 saying
+"retry", which a client would do forever). Body fields are checked by the request models
+(`models.no_nul`, the same rule and message).
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+NUL_NOT_ALLOWED = "NUL characters (\\u0000) are not allowed"
 
 
 class _TooLarge(Exception):
@@ -69,6 +77,30 @@ class BodySizeLimit:
             f"request body is larger than the limit of {self.max_bytes} bytes "
             "(HITL_MAX_REQUEST_BYTES)",
         )
+
+
+class RefuseNul:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        where = nul_in(scope) if scope["type"] == "http" else None
+        if where is None:
+            await self.app(scope, receive, send)
+            return
+        await _refuse(send, 422, f"{where}: {NUL_NOT_ALLOWED}; remove them")
+
+
+def nul_in(scope: Scope) -> str | None:
+    """Which part of the request line or headers holds a NUL (percent-encoded or not)."""
+    if "\x00" in scope["path"]:  # already percent-decoded by the server
+        return "path"
+    if b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+        return "query"
+    for name, value in scope["headers"]:
+        if b"\x00" in value:
+            return f"header {name.decode('latin-1')}"
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:

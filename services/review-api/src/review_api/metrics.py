@@ -34,3 +34,7 @@ TIME_PER_ITEM = Histogram(
     buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 3600),
 )
 OUTBOX_UNSENT = Gauge("hitl_review_outbox_unsent", "Decisions stored but not yet on Kafka.")
+AUTH_THROTTLED = Counter(
+    "hitl_review_auth_throttled_total",
+    "Requests refused with 429 because their client sent too many refused credentials.",
+)

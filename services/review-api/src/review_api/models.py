@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from hitl_schemas import RoutedDraft
+from review_api.limits import NUL_NOT_ALLOWED
 
 
 def _utc(value: datetime) -> datetime:
@@ -18,8 +20,25 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple):
+        for part in value:
+            yield from _strings(part)
+
+
 class _Body(BaseModel):
+    """A request body: no unknown fields, and no NUL in any text (limits.RefuseNul says why)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def no_nul(cls, value: Any) -> Any:
+        if any("\x00" in text for text in _strings(value)):
+            raise ValueError(NUL_NOT_ALLOWED)
+        return value
 
 
 class ItemSummary(BaseModel):
@@ -139,11 +158,15 @@ _REASONS = {
     409: "The item is claimed by someone else, already decided, or the lease expired",
     413: "The request body is over the limit (HITL_MAX_REQUEST_BYTES)",
     422: "The request is not valid; the detail names the field",
+    429: "Too many refused API keys or tokens from your address; retry after Retry-After seconds",
 }
 
 
 def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the refusals a route can give, each with its body's schema."""
+    """OpenAPI `responses` for the refusals a route can give, each with its body's schema. A
+    route that authenticates (401) can also throttle its caller (429)."""
+    if 401 in statuses:
+        statuses = (*statuses, 429)
     return {
         status: {
             "model": InvalidRequest if status == 422 else Problem,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import difflib
 from datetime import datetime
 from typing import Any, Literal
@@ -12,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hitl_runtime.metrics import END_TO_END_SECONDS, content_type_label
 from hitl_runtime.policy import Policy
-from hitl_schemas import DEFAULT_LIMITS, Escalation, Limits, RoutedDraft, topic
-from review_api import domain, metrics
+from hitl_schemas import DEFAULT_LIMITS, ErrorInfo, Escalation, Limits, RoutedDraft, topic
+from review_api import cursors, domain, metrics
 from review_api.db import Item, Review
 from review_api.domain import DecisionStatus, Denied, ItemView, Principal, Verdict
 from review_api.models import ItemDetail, ItemSummary
@@ -21,6 +20,7 @@ from review_api.store import (
     add_outbox,
     append_audit,
     claim_candidates,
+    in_scope,
     insert_item_if_absent,
     priority_rank,
     take_lease,
@@ -86,9 +86,18 @@ def detail(item: Item, policy: Policy, now: datetime) -> ItemDetail:
     )
 
 
-async def ingest(session: AsyncSession, routed: RoutedDraft, raw: bytes, now: datetime) -> bool:
+IngestOutcome = Literal["new", "duplicate", "tenant_clash"]
+
+
+async def ingest(
+    session: AsyncSession, routed: RoutedDraft, raw: bytes, now: datetime
+) -> IngestOutcome:
+    """Store a routed draft as a queued item. The same draft again (a redelivery) is a
+    duplicate and changes nothing. The same draft_id from another tenant is a clash: draft_id
+    names the draft everywhere (the Kafka key of every topic, the key of its decision, what
+    producers wait on), so it cannot name two drafts; the caller dead-letters the second."""
     draft = routed.draft
-    return await insert_item_if_absent(
+    if await insert_item_if_absent(
         session,
         {
             "draft_id": draft.draft_id,
@@ -104,6 +113,21 @@ async def ingest(session: AsyncSession, routed: RoutedDraft, raw: bytes, now: da
             "escalations": [],
             "version": 0,
         },
+    ):
+        return "new"
+    holder = await session.scalar(select(Item.tenant).where(Item.draft_id == draft.draft_id))
+    return "duplicate" if holder == draft.tenant else "tenant_clash"
+
+
+def tenant_clash(routed: RoutedDraft) -> ErrorInfo:
+    """Why a draft whose draft_id another tenant already used is dead-lettered. The other
+    tenant is not named: the letter goes back to this draft's producer's operators."""
+    return ErrorInfo(
+        kind="processing",
+        field="draft.draft_id",
+        message=f"draft_id {routed.draft.draft_id!r} is already in review for another tenant; "
+        "draft ids must be unique across tenants (decisions and producers correlate by "
+        "draft_id alone): send it again with a new draft_id",
     )
 
 
@@ -112,14 +136,6 @@ async def get_item(session: AsyncSession, draft_id: str) -> Item:
     if item is None:
         raise Denied(404, f"no item {draft_id}")
     return item
-
-
-def _tiers_for(principal: Principal, policy: Policy) -> list[str]:
-    if principal.role in ("lead", "admin"):
-        return list(policy.tiers)
-    if principal.tier not in policy.tiers:
-        return []
-    return list(policy.tiers[: policy.tiers.index(principal.tier) + 1])
 
 
 async def list_queue(
@@ -134,11 +150,9 @@ async def list_queue(
     cursor: str | None,
     limit: int,
 ) -> tuple[list[ItemSummary], str | None]:
-    query = select(Item).where(
-        Item.status == "queued", Item.tier.in_(_tiers_for(principal, policy))
+    query = in_scope(
+        select(Item).where(Item.status == "queued"), domain.scope_of(principal, policy)
     )
-    if principal.content_types is not None and principal.role == "reviewer":
-        query = query.where(Item.content_type.in_(principal.content_types))
     if tier:
         query = query.where(Item.tier == tier)
     if content_type:
@@ -146,7 +160,7 @@ async def list_queue(
     if overdue is not None:
         query = query.where(Item.due_at < now if overdue else Item.due_at >= now)
     if cursor:
-        rank, due, draft_id = _decode_cursor(cursor)
+        rank, due, draft_id = cursors.decode(cursor)
         query = query.where(
             (Item.priority_rank > rank)
             | ((Item.priority_rank == rank) & (Item.due_at > due))
@@ -155,22 +169,11 @@ async def list_queue(
     query = query.order_by(Item.priority_rank, Item.due_at, Item.draft_id).limit(limit + 1)
     rows = list((await session.execute(query)).scalars())
     page, more = rows[:limit], len(rows) > limit
-    next_cursor = _encode_cursor(page[-1]) if more and page else None
+    last = page[-1] if more and page else None
+    next_cursor = (
+        cursors.encode(last.priority_rank, _aware(last.due_at), last.draft_id) if last else None
+    )
     return [summary(i, now) for i in page], next_cursor
-
-
-def _encode_cursor(item: Item) -> str:
-    due = _aware(item.due_at)
-    raw = f"{item.priority_rank}|{due.isoformat() if due else ''}|{item.draft_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[int, datetime, str]:
-    try:
-        rank, due, draft_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 2)
-        return int(rank), datetime.fromisoformat(due), draft_id
-    except (ValueError, UnicodeDecodeError):
-        raise Denied(422, "cursor: not a cursor this API returned; start without one") from None
 
 
 async def claim_next(
@@ -181,16 +184,11 @@ async def claim_next(
     now: datetime,
     lease_seconds: int,
 ) -> Item | None:
-    types = (
-        sorted(principal.content_types)
-        if principal.content_types and principal.role == "reviewer"
-        else None
-    )
+    scope = domain.scope_of(principal, policy)
     for _ in range(5):  # lost races retry with fresh candidates
         candidates = await claim_candidates(
             session,
-            tiers=_tiers_for(principal, policy),
-            content_types=types,
+            scope=scope,
             now=now,
             limit=5,
             exclude_reviewed_by=principal.reviewer_id,
@@ -328,7 +326,9 @@ async def decide(
 ) -> tuple[str | None, DecisionStatus]:
     """Record a verdict; when it is final, the decision event goes into the outbox and the audit
     trail in the same transaction. Returns (decision id or None, status). A retry with the same
-    idempotency key returns what the first request did."""
+    idempotency key and the same request returns what the first request did; the same key with
+    another request is refused (domain.check_replay)."""
+    fingerprint = domain.request_fingerprint(draft_id, verdict, final_text, reason_codes, note)
     if idempotency_key:
         earlier = (
             await session.execute(
@@ -339,8 +339,13 @@ async def decide(
             )
         ).scalar_one_or_none()
         if earlier is not None:
-            if earlier.draft_id != draft_id:
-                raise Denied(409, "Idempotency-Key was already used for another item")
+            domain.check_replay(
+                idempotency_key,
+                draft_id=draft_id,
+                fingerprint=fingerprint,
+                earlier_draft_id=earlier.draft_id,
+                earlier_fingerprint=earlier.request_hash,
+            )
             return earlier.decision_id, _status_of(earlier, await get_item(session, draft_id))
     item = await get_item(session, draft_id)
     domain.check_lease_holder(principal, _view(item), now, policy)
@@ -364,6 +369,7 @@ async def decide(
         reason_codes=reason_codes,
         note=note,
         idempotency_key=idempotency_key,
+        request_hash=fingerprint if idempotency_key else None,
         created_at=now,
         seconds_spent=_seconds_since(item.claimed_at, now),
         diff=edit_diff(RoutedDraft.model_validate_json(item.routed).draft.text, final_text),

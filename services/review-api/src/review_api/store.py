@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from review_api.db import ApiKey, AuditEntry, Item, Outbox, Review, Reviewer
-from review_api.domain import PRIORITY_RANK, Principal
+from review_api.domain import PRIORITY_RANK, Principal, Scope
 from review_api.metrics import CLAIMS
 
 Q = TypeVar("Q", bound=Select[Any])
@@ -56,20 +56,27 @@ async def insert_item_if_absent(session: AsyncSession, values: dict[str, Any]) -
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def in_scope(query: Q, scope: Scope) -> Q:
+    """Only the items `scope` allows (domain.Scope, the rule's one home), as SQL."""
+    query = query.where(Item.tier.in_(scope.tiers))
+    if scope.content_types is not None:  # empty: IN () matches nothing, as the rule says
+        query = query.where(Item.content_type.in_(sorted(scope.content_types)))
+    return query
+
+
 async def claim_candidates(
     session: AsyncSession,
     *,
-    tiers: list[str],
-    content_types: list[str] | None,
+    scope: Scope,
     now: datetime,
     limit: int,
     exclude_reviewed_by: str,
 ) -> list[Item]:
-    """Unclaimed (or lease-expired) undecided items, most urgent first, that this reviewer has
-    not already given a verdict on (two-approval items need independent reviewers)."""
+    """Unclaimed (or lease-expired) undecided items in `scope`, most urgent first, that this
+    reviewer has not already given a verdict on (two-approval items need independent reviewers)."""
     query = (
         select(Item)
-        .where(Item.status == "queued", Item.tier.in_(tiers))
+        .where(Item.status == "queued")
         .where((Item.lease_expires_at.is_(None)) | (Item.lease_expires_at <= now))
         .where(
             ~exists().where(
@@ -79,9 +86,7 @@ async def claim_candidates(
         .order_by(Item.priority_rank, Item.due_at, Item.draft_id)
         .limit(limit)
     )
-    if content_types is not None:
-        query = query.where(Item.content_type.in_(content_types))
-    return list((await session.execute(skip_locked(query, session))).scalars())
+    return list((await session.execute(skip_locked(in_scope(query, scope), session))).scalars())
 
 
 async def take_lease(

@@ -25,25 +25,39 @@ export function routingReason(reason) {
   return text;
 }
 
+// Span offsets count code points (Python's str indices), but a JS string is UTF-16: an emoji
+// is one code point and two string units, so slicing the string itself would move every
+// highlight after it. The draft is split into code points once and sliced by them.
+function codePoints(text) {
+  return Array.from(text);
+}
+
+function slicePoints(points, start, end) {
+  return points.slice(start, end).join("");
+}
+
 // Splits the draft at every span boundary, so overlapping spans of several signals become
-// segments each naming every signal that flagged it.
+// segments each naming every signal that flagged it. Returns the spans, each with its text.
 export function highlight(container, text, signals) {
+  const chars = codePoints(text);
   const spans = [];
   for (const s of signals) {
     for (const sp of s.spans || []) {
-      const start = Math.max(0, Math.min(sp.start, text.length));
-      const end = Math.max(start, Math.min(sp.end, text.length));
-      if (end > start) spans.push({ start, end, name: s.name, label: sp.label });
+      const start = Math.max(0, Math.min(sp.start, chars.length));
+      const end = Math.max(start, Math.min(sp.end, chars.length));
+      if (end > start) {
+        spans.push({ start, end, name: s.name, label: sp.label, text: slicePoints(chars, start, end) });
+      }
     }
   }
-  const cuts = new Set([0, text.length]);
+  const cuts = new Set([0, chars.length]);
   for (const sp of spans) { cuts.add(sp.start); cuts.add(sp.end); }
   const points = [...cuts].sort((x, y) => x - y);
   container.replaceChildren();
   for (let i = 0; i + 1 < points.length; i++) {
     const [a, b] = [points[i], points[i + 1]];
     const covering = spans.filter((sp) => sp.start <= a && sp.end >= b);
-    const piece = text.slice(a, b);
+    const piece = slicePoints(chars, a, b);
     if (covering.length === 0) { container.append(document.createTextNode(piece)); continue; }
     const why = covering.map((sp) => `${sp.name}: ${sp.label}`).join("; ");
     const mark = el("mark", piece, { title: why, "aria-label": `${piece} (flagged by ${why})` });
@@ -78,7 +92,7 @@ export function renderItem(item) {
   flags.replaceChildren();
   if (spans.length === 0) flags.append(el("li", "nothing flagged"));
   for (const sp of spans) {
-    flags.append(el("li", `${sp.name}: “${draft.text.slice(sp.start, sp.end)}” (${sp.label})`));
+    flags.append(el("li", `${sp.name}: “${sp.text}” (${sp.label})`));
   }
   const body = $("signals").tBodies[0];
   body.replaceChildren();
