@@ -3,6 +3,12 @@
 `toxicity`: alt-profanity-check's trained linear model (its vectorizer and weights ship inside
 the package; nothing is downloaded), applied per sentence so one insult in a long email is not
 diluted; the value is the worst sentence's probability, and sentences over 0.5 are flagged.
+Every sentence of the text is read, all of a batch's sentences in one vectorised evaluation.
+
+Both read the normalised text (signals/normalize.py: other scripts' look-alike letters,
+zero-width characters, spaced letters undone), with leetspeak and masked letters ("sh1t",
+"f*ck", "@ss") read as the word they spell when that word is one the signal flags; spans are
+reported on the original characters.
 
 `tone`: hostile negativity (strongly negative words of the VADER lexicon, which ships in the
 vaderSentiment package, excluding the vocabulary of apology) and condescension cues.
@@ -10,21 +16,24 @@ vaderSentiment package, excluding the vocabulary of apology) and condescension c
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
+from itertools import repeat
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from hitl_schemas import Draft, Span
 from scorer.signals.base import SignalResult, saturate, span
-from scorer.signals.text import sentences, words
+from scorer.signals.normalize import Normalized, normalize, unmask
+from scorer.signals.text import sentences
 
 TOXICITY = "toxicity"
 TONE = "tone"
 FLAG_AT = 0.5
-MAX_SENTENCES = 400  # a 100k-character draft is judged on its first 400 sentences
 
 
 # The packaged vectorizer tokenizes with (?u)\b\w\w+\b; scanning left to right, \w\w+ finds
@@ -34,13 +43,13 @@ ENSEMBLE_SIZE = 5
 
 
 class ToxicityClassifier:
-    """alt-profanity-check's model, evaluated per sentence without sklearn on the hot path.
+    """alt-profanity-check's model, evaluated on many sentences at once without sklearn.
 
     The package ships a TF-IDF vectorizer (unigrams, English stop words, l2 norm) and an
     ensemble of five linear SVMs, each with a sigmoid calibration. Loading them once, we fold
-    each term's idf into the five weight vectors; a sentence's probability is then a few dict
-    lookups and five dot products, equal to `predict_proba` (a unit test holds us to that)
-    at a fraction of its per-call cost.
+    each term's idf into the five weight vectors; the probabilities of a batch of sentences are
+    then a term lookup per token and a few numpy reductions, equal to `predict_proba` (a unit
+    test holds us to that) at a fraction of its cost.
     """
 
     def __init__(self) -> None:
@@ -55,65 +64,100 @@ class ToxicityClassifier:
                 f"alt-profanity-check's model has {len(members)} calibrated members; this scorer "
                 f"evaluates exactly {ENSEMBLE_SIZE}: pin alt-profanity-check to a tested version"
             )
-        idf = vectorizer.idf_
-        coefs = [m.estimator.coef_[0] for m in members]
-        self._terms: dict[str, tuple[float, ...]] = {
-            term: (float(idf[i]), *(float(idf[i] * c[i]) for c in coefs))
-            for term, i in vectorizer.vocabulary_.items()
-        }
-        self._members = tuple(
-            (
-                float(m.estimator.intercept_[0]),
-                float(m.calibrators[0].a_),
-                float(m.calibrators[0].b_),
-            )
-            for m in members
-        )
+        vocabulary: dict[str, int] = {str(t): int(i) for t, i in vectorizer.vocabulary_.items()}
+        self._index = vocabulary
+        self._idf: npt.NDArray[np.float64] = np.asarray(vectorizer.idf_, dtype=np.float64)
+        coefs = np.stack([np.asarray(m.estimator.coef_[0], dtype=np.float64) for m in members])
+        self._weights: npt.NDArray[np.float64] = (coefs * self._idf).T  # (terms, members)
+        self._intercepts = np.array([float(m.estimator.intercept_[0]) for m in members])
+        self._a = np.array([float(m.calibrators[0].a_) for m in members])
+        self._b = np.array([float(m.calibrators[0].b_) for m in members])
         self._sklearn = (vectorizer, model)
+        terms = sorted(vocabulary, key=vocabulary.__getitem__)
+        alone = self.probabilities(terms)
+        # Words that flag a sentence on their own: what a leetspeak spelling may stand for.
+        self.offensive_words = frozenset(
+            t for t, p in zip(terms, alone, strict=True) if p >= FLAG_AT and t.isalpha()
+        )
 
     def probability(self, text: str) -> float:
-        counts: dict[str, int] = {}
-        terms = self._terms
-        for token in _TOKEN.findall(text.lower()):
-            if token in terms:
-                counts[token] = counts.get(token, 0) + 1
-        norm = d0 = d1 = d2 = d3 = d4 = 0.0
-        for token, count in counts.items():
-            idf, w0, w1, w2, w3, w4 = terms[token]
-            norm += (count * idf) ** 2
-            d0 += count * w0
-            d1 += count * w1
-            d2 += count * w2
-            d3 += count * w3
-            d4 += count * w4
-        scale = 1.0 / math.sqrt(norm) if norm > 0 else 0.0
-        total = 0.0
-        for decision, (intercept, a, b) in zip((d0, d1, d2, d3, d4), self._members, strict=True):
-            z = a * (decision * scale + intercept) + b
-            total += 1.0 / (1.0 + math.exp(min(z, 700.0)))
-        return total / ENSEMBLE_SIZE
+        return float(self.probabilities([text])[0])
+
+    def probabilities(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+        return self._evaluate([(t.lower(), 0, len(t)) for t in texts])
+
+    def _evaluate(self, pieces: Sequence[tuple[str, int, int]]) -> npt.NDArray[np.float64]:
+        """Probability of each (lowercase text, start, end) slice, in one vectorised pass."""
+        index = self._index
+        ids: list[int] = []
+        lengths: list[int] = []
+        for low, start, end in pieces:
+            tokens = _TOKEN.findall(low, start, end)
+            ids += map(index.get, tokens, repeat(-1, len(tokens)))
+            lengths.append(len(tokens))
+        n = len(pieces)
+        term = np.asarray(ids, dtype=np.int64)
+        sentence = np.repeat(np.arange(n), lengths)
+        known = term >= 0
+        term, sentence = term[known], sentence[known]
+        # l2 norm of the tf-idf vector needs each term's count in its sentence.
+        keys, counts = np.unique(sentence * len(index) + term, return_counts=True)
+        norm2 = np.bincount(
+            keys // len(index), weights=(counts * self._idf[keys % len(index)]) ** 2, minlength=n
+        )
+        scale = np.divide(1.0, np.sqrt(norm2), out=np.zeros(n), where=norm2 > 0)
+        weights = self._weights[term]
+        decisions = np.stack(
+            [
+                np.bincount(sentence, weights=weights[:, k], minlength=n)
+                for k in range(ENSEMBLE_SIZE)
+            ],
+            axis=1,
+        )
+        z = self._a * (decisions * scale[:, None] + self._intercepts) + self._b
+        probs: npt.NDArray[np.float64] = (1.0 / (1.0 + np.exp(np.minimum(z, 700.0)))).mean(axis=1)
+        return probs
 
     def reference_probabilities(self, texts: Sequence[str]) -> list[float]:
-        """sklearn's own predict_proba, for tests that check `probability` against it."""
+        """sklearn's own predict_proba, for tests that check `probabilities` against it."""
         vectorizer, model = self._sklearn
         return [float(p) for p in model.predict_proba(vectorizer.transform(texts))[:, 1]]
 
+    def read(self, text: str) -> tuple[Normalized, str]:
+        """The normalised text, and the same with leetspeak spellings of offensive words read."""
+        normalized = normalize(text)
+        return normalized, unmask(normalized.text, self.offensive_words)
+
     def score(self, draft: Draft) -> SignalResult:
-        text = draft.text
-        worst = 0.0
-        flagged: list[Span] = []
-        count = 0
-        for count, (start, end) in enumerate(sentences(text), start=1):
-            if count > MAX_SENTENCES:
-                break
-            prob = self.probability(text[start:end])
-            worst = max(worst, prob)
-            if prob >= FLAG_AT:
-                flagged.append(span(start, end, f"offensive language (p={prob:.2f})"))
-        return SignalResult(worst, tuple(flagged), {"sentences": count, "flagged": len(flagged)})
+        return self.score_batch([draft])[0]
 
     def score_batch(self, drafts: Sequence[Draft]) -> list[SignalResult]:
-        return [self.score(d) for d in drafts]
+        reads = [self.read(d.text) for d in drafts]
+        pieces: list[tuple[str, int, int]] = []
+        offsets: list[list[tuple[int, int]]] = []
+        for _, view in reads:
+            low = view.lower()
+            spans = list(sentences(view))
+            if len(low) != len(view):  # a few letters lowercase to two characters
+                pieces += [(view[s:e].lower(), 0, e - s) for s, e in spans]
+            else:
+                pieces += [(low, s, e) for s, e in spans]
+            offsets.append(spans)
+        probs = self._evaluate(pieces) if pieces else np.zeros(0)
+        results = []
+        at = 0
+        for (normalized, _), spans in zip(reads, offsets, strict=True):
+            mine = probs[at : at + len(spans)]
+            at += len(spans)
+            over = np.flatnonzero(mine >= FLAG_AT)
+            flagged: list[Span] = [
+                span(*normalized.source_span(*spans[i]), f"offensive language (p={mine[i]:.2f})")
+                for i in over
+            ]
+            worst = float(mine.max()) if len(spans) else 0.0
+            details = {"sentences": len(spans), "flagged": len(over)}
+            results.append(SignalResult(worst, tuple(flagged), dict(details)))
+        return results
 
 
 _APOLOGY = frozenset(
@@ -180,25 +224,29 @@ _LETTERS = re.compile(r"[a-z]+")
 
 
 def tone(draft: Draft) -> SignalResult:
-    text = draft.text
-    low = text.lower()
+    normalized = normalize(draft.text)
     lexicon = _hostile_lexicon()
-    spans: list[Span] = []
+    text = unmask(normalized.text, lexicon.keys())
+    low = text.lower()
+    found: list[tuple[int, int, str]] = []
     if any(t in low for t in _CONDESCENSION_TRIGGERS):
-        spans = [
-            span(m.start(), m.end(), "condescending phrasing")
-            for m in _CONDESCENSION.finditer(text)
+        found = [
+            (m.start(), m.end(), "condescending phrasing") for m in _CONDESCENSION.finditer(text)
         ]
-    cues = len(spans)
+    cues = len(found)
     hostile = 0.0
-    # A set test on lowercase words first; offsets only for the few drafts with a hit.
-    if not lexicon.keys().isdisjoint(_LETTERS.findall(low)):
-        for m in words(text):
-            valence = lexicon.get(m.group().lower())
-            if valence is not None:
-                hostile += -valence / 4.0
-                spans.append(span(m.start(), m.end(), "hostile word"))
+    # A set test on lowercase words first; then a pattern of just the hostile words present
+    # finds their offsets without visiting every word of a long text.
+    present = lexicon.keys() & set(_LETTERS.findall(low))
+    if present:
+        # Whole words as signals/text.py's `words` reads them ("idiot's" is not "idiot").
+        alternatives = "|".join(sorted(present))
+        pattern = re.compile(rf"(?<![a-z'’-])(?:{alternatives})(?![a-z'’-])")
+        for m in pattern.finditer(low):
+            hostile += -lexicon[m.group()] / 4.0
+            found.append((m.start(), m.end(), "hostile word"))
     value = max(saturate(cues, 0.5), saturate(hostile, 0.35))
+    spans = [span(*normalized.source_span(s, e), label) for s, e, label in found]
     return SignalResult(
         value, tuple(spans), {"condescension_cues": cues, "hostility": round(hostile, 3)}
     )
