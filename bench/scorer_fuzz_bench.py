@@ -349,10 +349,11 @@ GENERATORS["mixed"] = mixed
 
 def build(index: int, material: Material, content_type: str, limits: Limits) -> Draft:
     """A draft the scorer would accept: sources shortened until the encoded draft fits."""
-    # A unique first line per source: no per-text cache may carry one draft's work to the next.
+    # A unique first word per text and source: no per-text cache may carry one draft's work to
+    # the next (one material is built into several drafts).
     sources = [f"[{tag(index)}] {text}" for text in material.sources]
     customer = material.customer
-    text = material.text[: limits.max_text_chars]
+    text = f"[{tag(index)}] {material.text}"[: limits.max_text_chars]
     while True:
         prompt = "Reply to the customer."
         room = limits.max_context_chars - len(prompt) - len(customer) - 8 * len(sources)
@@ -419,11 +420,16 @@ def run(per_generator: int, only: list[str], seed: int) -> dict[str, Any]:
         generate = GENERATORS[name]
         times: list[float] = []
         worst: tuple[float, str, dict[str, float]] = (0.0, "", {})
+        material = Material("", [])
         for n in range(per_generator):
             index += 1
+            if n % len(TYPES) == 0:
+                # One material is scored as each content type (their policies differ); the
+                # per-draft tag still gives each draft sources of its own.
+                material = generate(rng, limits.max_text_chars, limits.max_context_chars)
             draft = build(
                 index,
-                generate(rng, limits.max_text_chars, limits.max_context_chars),
+                material,
                 TYPES[n % len(TYPES)],
                 limits,
             )
