@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -19,10 +20,12 @@ import pytest
 from confluent_kafka import Producer
 
 from feedback.export import export, read_examples
+from forgery import KINDS, REASONS, forged
 from hitl_runtime.kafka import EventPublisher
 from hitl_runtime.serde import decode
 from hitl_runtime.settings import ServiceSettings
-from hitl_schemas import FeedbackExample, examples
+from hitl_runtime.signing import Signer
+from hitl_schemas import DeadLetter, FeedbackExample, examples
 from testkit import read_to_end
 
 pytestmark = pytest.mark.integration
@@ -73,8 +76,9 @@ def test_one_example_per_decision_with_lineage_through_kill_9(
     topics: str,
     producer_factory: Callable[..., Producer],
     kafka_bootstrap: str,
+    signer: Signer,
 ) -> None:
-    publisher = EventPublisher(producer_factory(), settings)
+    publisher = EventPublisher(producer_factory(), settings, signer=signer)  # as review-api
     ids = []
     for i in range(4000):
         event = decision(i, ("edit", "approve", "reject")[i % 3])
@@ -111,10 +115,11 @@ def test_a_decision_sent_twice_becomes_one_example(
     topics: str,
     producer_factory: Callable[..., Producer],
     kafka_bootstrap: str,
+    signer: Signer,
 ) -> None:
     """review-api's relay is at-least-once: after a crash it re-sends decisions with the same
     decision_id. Copies in the same batch and in later batches are both dropped."""
-    publisher = EventPublisher(producer_factory(), settings)
+    publisher = EventPublisher(producer_factory(), settings, signer=signer)  # as review-api
     sent = [decision(i) for i in range(300)]
     for event in [*sent, sent[0], sent[1]]:  # two copies, in the same batch as their originals
         publisher.publish("decisions", event.draft_id, event)
@@ -254,6 +259,7 @@ def test_the_running_service_retrains_on_its_own_and_publishes_a_better_model(
     topics: str,
     producer_factory: Callable[..., Producer],
     kafka_bootstrap: str,
+    signer: Signer,
 ) -> None:
     import threading
 
@@ -269,7 +275,7 @@ def test_the_running_service_retrains_on_its_own_and_publishes_a_better_model(
         sample = REGISTRY.get_sample_value
         return sample("hitl_feedback_retrain_runs_total", {"outcome": "published"}) or 0.0
 
-    publisher = EventPublisher(producer_factory(), settings)
+    publisher = EventPublisher(producer_factory(), settings, signer=signer)  # as review-api
     for i, example in enumerate(world(1800, seed=13)):
         event = examples.decision(
             decision_id=f"dec-{i}",
@@ -321,3 +327,45 @@ def test_the_running_service_retrains_on_its_own_and_publishes_a_better_model(
         stop.set()
         thread.join(60)
     assert not thread.is_alive()
+
+
+def test_forged_decisions_are_dead_lettered_and_never_become_training_data(
+    settings: ServiceSettings,
+    topics: str,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+    signer: Signer,
+) -> None:
+    """A plain producer's fake approvals once became FeedbackExamples (and so training data):
+    now each lands on `decisions.dlq` as `unverified`, and only review-api's signed ones learn."""
+    plain = producer_factory()
+    reasons: dict[str, str] = {}
+    for i in range(120):
+        kind = KINDS[i % len(KINDS)]
+        fake = decision(10_000 + i, "approve")
+        other = fake.model_copy(update={"verdict": "approve", "decision_id": f"x-{i}"})
+        value, headers = forged("decisions", fake.draft_id, fake, signer, kind, other=other)
+        plain.produce(f"{topics}decisions", key=fake.draft_id.encode(), value=value,
+                      headers=headers)  # fmt: skip
+        reasons[fake.draft_id] = REASONS[kind]
+    plain.flush(10)
+    publisher = EventPublisher(producer_factory(), settings, signer=signer)
+    real = [decision(i) for i in range(30)]
+    for event in real:
+        publisher.publish("decisions", event.draft_id, event)
+    publisher.flush()
+    service = feedback_process(settings, f"fb-{uuid.uuid4().hex[:6]}")
+    try:
+        records = read_to_end(kafka_bootstrap, f"{topics}retraining-feedback", at_least=len(real))
+        letters = read_to_end(kafka_bootstrap, f"{topics}decisions.dlq", at_least=len(reasons))
+    finally:
+        service.send_signal(signal.SIGTERM)
+        _, err = service.communicate(timeout=60)
+    assert service.returncode == 0, err.decode()[-2000:]
+    learned = sorted(decode(FeedbackExample, m.value()).draft_id for m in records)
+    assert learned == sorted(e.draft_id for e in real)  # not one forged approval among them
+    dead = [decode(DeadLetter, m.value()) for m in letters]
+    assert Counter(x.error.kind for x in dead) == {"unverified": len(reasons)}
+    assert {(x.original_key_b64, x.service) for x in dead} == {
+        (base64.b64encode(k.encode()).decode(), "feedback") for k in reasons
+    }

@@ -22,6 +22,7 @@ from hitl_runtime.kafka import EventPublisher, make_producer
 from hitl_runtime.policy import load_policy
 from hitl_runtime.serde import decode
 from hitl_runtime.settings import ServiceSettings
+from hitl_runtime.signing import Signer, unverified_reason
 from hitl_schemas import DeadLetter, Decision, examples
 from review_api import adapters, service
 from review_api.config import ReviewApiSettings
@@ -108,6 +109,7 @@ def test_ingest_is_idempotent_and_bad_records_go_to_the_dlq(
 def test_claim_and_decide_publishes_one_decision_with_an_audit_trail(
     review_settings: ReviewApiSettings,
     kafka_bootstrap: str,
+    signer: Signer,
 ) -> None:
     settings = review_settings.model_copy(update={"ingest": False})
 
@@ -165,6 +167,8 @@ def test_claim_and_decide_publishes_one_decision_with_an_audit_trail(
     )
     assert decision.routing.reason == "low_confidence"
     assert read_headers(msg.headers())["ce_id"] == decision.decision_id
+    trusted = {os.environ["HITL_SIGNING_KEY_ID"]: signer.key.public_key()}  # review-api's key
+    assert unverified_reason("decisions", msg.key(), msg.value(), msg.headers(), trusted) is None
     assert [t["action"] for t in trail] == ["decide", "claim"]
 
 
@@ -569,11 +573,18 @@ def test_the_sla_sweeper_escalates_then_applies_the_fallback_and_notifies(
 
 
 def test_current_thresholds_come_from_the_router(
-    review_settings: ReviewApiSettings, producer_factory: Callable[..., Producer]
+    review_settings: ReviewApiSettings, producer_factory: Callable[..., Producer], signer: Signer
 ) -> None:
+    """Only thresholds the router signed are served: a forged newer version in between (which
+    would win on version) is skipped."""
     settings = review_settings.model_copy(update={"ingest": False})
-    publisher = EventPublisher(producer_factory(), settings)
+    publisher = EventPublisher(producer_factory(), settings, signer=signer)  # as the router
+    forger = EventPublisher(producer_factory(), settings)  # a plain producer, no key
     publisher.publish("router-thresholds", "customer_email", examples.threshold_state(version=1))
+    forger.publish(
+        "router-thresholds", "customer_email", examples.threshold_state(version=9, threshold=0.5)
+    )
+    forger.flush()
     publisher.publish(
         "router-thresholds", "customer_email", examples.threshold_state(version=2, threshold=0.91)
     )

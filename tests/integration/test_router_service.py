@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -14,11 +15,14 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from forgery import KINDS, REASONS, WORDS, forged
+from hitl_runtime.cloudevents import ce_headers
 from hitl_runtime.kafka import EventPublisher
-from hitl_runtime.serde import decode
+from hitl_runtime.serde import decode, encode
 from hitl_runtime.settings import ServiceSettings
+from hitl_runtime.signing import Signer
 from hitl_schemas import DeadLetter, RoutedDraft, Signal, ThresholdState, examples
-from testkit import read_to_end
+from testkit import read_to_end, wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,12 +175,17 @@ def test_decisions_certify_a_threshold_that_is_published_and_survives_kill_9(
     settings: ServiceSettings,
     producer_factory: Callable[..., Producer],
     kafka_bootstrap: str,
+    signer: Signer,
 ) -> None:
-    publisher = EventPublisher(producer_factory(), settings)
+    publisher = EventPublisher(producer_factory(), settings, signer=signer)  # as review-api
     for i in range(200):
         publisher.publish("decisions", f"dec-{i}", decision(i, 0.97))
+    future = b'{"schema_version": 9}'  # signed by review-api, but a version this build cannot read
     producer_factory().produce(
-        f"{settings.topic_prefix}decisions", key=b"junk", value=b'{"schema_version": 9}'
+        f"{settings.topic_prefix}decisions",
+        key=b"junk",
+        value=future,
+        headers=signer.sign("decisions", b"junk", future, []),
     )
     publisher.flush()
     thresholds_topic = f"{settings.topic_prefix}router-thresholds"
@@ -248,3 +257,88 @@ def test_kill_9_mid_stream_no_draft_lost_or_duplicated(
     assert done_at_kill < len(ids), "the kill came after the end: the test proves nothing"
     assert sorted(counts) == ids
     assert max(counts.values()) == 1, [k for k, v in counts.items() if v > 1][:5]
+
+
+def test_forged_decisions_and_thresholds_do_not_open_the_gate(
+    router: RouterProcess,
+    settings: ServiceSettings,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+    signer: Signer,
+) -> None:
+    """The hostile review's attack: 150 fake approvals of confident chat replies from a plain
+    producer (which once certified chat_reply at 0.50), and a forged low threshold on
+    `router-thresholds`. The router dead-letters every forged decision (`unverified`, with the
+    reason), learns only the signed ones, and routes by signed thresholds only."""
+    prefix = settings.topic_prefix
+    plain = producer_factory()
+    forgeries: dict[str, str] = {}
+    for i in range(150):
+        kind = KINDS[i % len(KINDS)]
+        fake = decision(1000 + i, 0.97).model_copy(update={"content_type": "chat_reply"})
+        other = fake.model_copy(update={"decision_id": f"other-{i}"})
+        value, headers = forged("decisions", fake.draft_id, fake, signer, kind, other=other)
+        plain.produce(f"{prefix}decisions", key=fake.draft_id.encode(), value=value,
+                      headers=headers)  # fmt: skip
+        forgeries[fake.draft_id] = REASONS[kind]
+    # Ten real decisions after them: evidence the router must learn (and all it may learn).
+    publisher = EventPublisher(producer_factory(), settings, signer=signer)
+    for i in range(10):
+        real = decision(2000 + i, 0.97).model_copy(update={"content_type": "chat_reply"})
+        publisher.publish("decisions", real.draft_id, real)
+    # A forged certified 0.50 threshold for customer_email, then a signed one for chat_reply.
+    for state, sign in (
+        (examples.threshold_state(content_type="customer_email", threshold=0.5, version=7), False),
+        (examples.threshold_state(content_type="chat_reply", threshold=0.5, version=7), True),
+    ):
+        key, body = state.content_type.encode(), encode(state)
+        headers = ce_headers(state, source="/hitl-gate/router", subject=state.content_type)
+        if sign:
+            headers = signer.sign("router-thresholds", key, body, headers)
+        plain.produce(f"{prefix}router-thresholds", key=key, value=body, headers=headers)
+    plain.flush(10)
+    publisher.flush()
+
+    letters = [
+        decode(DeadLetter, m.value())
+        for m in read_to_end(kafka_bootstrap, f"{prefix}decisions.dlq", at_least=150, timeout=120)
+    ]
+    assert len(letters) == 150 and {x.error.kind for x in letters} == {"unverified"}
+    for letter in letters:  # each says what is wrong with it
+        reason = forgeries[base64.b64decode(letter.original_key_b64 or "").decode()]
+        words = WORDS[reason]
+        assert words in letter.error.message, letter.error.message
+    thresholds = f"{prefix}router-thresholds"
+
+    def learned_chat_reply() -> list[ThresholdState]:
+        states = [
+            decode(ThresholdState, m.value()) for m in read_to_end(kafka_bootstrap, thresholds)
+        ]
+        return [s for s in states if s.content_type == "chat_reply" and s.version != 7]
+
+    [published] = wait_for(learned_chat_reply, timeout=120, interval=1, what="chat_reply learned")
+    assert published.evidence.items == pytest.approx(10, rel=0.01)  # 150 forged: none learned
+    assert published.mode != "certified"
+
+    # Routing: the signed threshold is served (once the follower has read past both records),
+    # the forged one never is.
+    def probe_served(n: list[int] = [0]) -> bool:  # noqa: B006 - a counter across calls
+        n[0] += 1
+        publisher.publish("scored", f"probe-{n[0]}", scored(f"probe-{n[0]}", 0.6, "chat_reply"))
+        publisher.flush()
+        routed = routed_records(kafka_bootstrap, prefix, 0)
+        return any(
+            r.draft.content_type == "chat_reply" and r.threshold_version == 7 for r in routed
+        )
+
+    wait_for(probe_served, timeout=60, interval=0.5, what="the signed threshold in service")
+    publisher.publish("scored", "email", scored("email", 0.6))
+    publisher.flush()
+    email = wait_for(
+        lambda: [
+            r for r in routed_records(kafka_bootstrap, prefix, 0) if r.draft.draft_id == "email"
+        ],
+        timeout=60,
+        what="the customer_email draft routed",
+    )[0]
+    assert email.threshold_version == 0 and email.route == "needs_review"

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
+from forgery import KINDS, REASONS, WORDS, forged
 from hitl_runtime.kafka import EventPublisher
 from hitl_runtime.serde import decode
+from hitl_runtime.signing import Signer
 from hitl_schemas import DeadLetter, ScoredDraft, examples
 from scorer.app import ScorerService, bootstrap
 from scorer.config import ScorerSettings
@@ -88,9 +90,10 @@ def test_a_new_model_is_served_without_restart_and_a_bad_one_is_refused(
     scorer_settings: ScorerSettings,
     producer_factory: Callable[..., Producer],
     kafka_bootstrap: str,
+    signer: Signer,
 ) -> None:
     producer = producer_factory()
-    publisher = EventPublisher(producer, scorer_settings)
+    publisher = EventPublisher(producer, scorer_settings, signer=signer)  # as feedback
     wait_for(
         lambda: running_scorer.watcher and running_scorer.watcher.caught_up.is_set(), what="watcher"
     )
@@ -111,6 +114,44 @@ def test_a_new_model_is_served_without_restart_and_a_bad_one_is_refused(
     publish_drafts(producer, scorer_settings, 3)
     scored = read_to_end(kafka_bootstrap, f"{scorer_settings.topic_prefix}scored", at_least=3)
     assert {decode(ScoredDraft, m.value()).score.model_version for m in scored} == {"trained-2"}
+
+
+def test_a_forged_model_is_refused_and_the_serving_one_stays(
+    running_scorer: ScorerService,
+    scorer_settings: ScorerSettings,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+    signer: Signer,
+) -> None:
+    """The hostile review's forged model: a valid fingerprint and intercept 12 (every draft
+    auto-approved), written by a plain producer. Each forgery is dead-lettered as `unverified`,
+    the serving model stays; the next version feedback signed is served."""
+    prefix = scorer_settings.topic_prefix
+    wait_for(
+        lambda: running_scorer.watcher and running_scorer.watcher.caught_up.is_set(), what="watcher"
+    )
+    evil = model_version(version="trained-666", weights={}, intercept=12.0)
+    signed_elsewhere = model_version(version="trained-5", weights={"pii": -3.0}, intercept=1.0)
+    plain = producer_factory()
+    for kind in KINDS:
+        value, headers = forged("scorer-models", "combiner", evil, signer, kind, other=evil)
+        if kind == "tampered":  # feedback's real signature over another model, sent with evil
+            value, headers = forged(
+                "scorer-models", "combiner", signed_elsewhere, signer, kind, other=evil
+            )
+        plain.produce(f"{prefix}scorer-models", key=b"combiner", value=value, headers=headers)
+    plain.flush(10)
+    letters = read_to_end(kafka_bootstrap, f"{prefix}scorer-models.dlq", at_least=len(KINDS))
+    errors = [decode(DeadLetter, m.value()).error for m in letters]
+    assert [e.kind for e in errors] == ["unverified"] * len(KINDS)
+    for kind, error in zip(KINDS, errors, strict=True):
+        assert WORDS[REASONS[kind]] in error.message, error.message
+    assert running_scorer.models.current.version == "prior-1"
+
+    publisher = EventPublisher(producer_factory(), scorer_settings, signer=signer)  # as feedback
+    publisher.publish("scorer-models", "combiner", signed_elsewhere)
+    publisher.flush()
+    wait_for(lambda: running_scorer.models.current.version == "trained-5", what="model swap")
 
 
 def _scorer_process(settings: ScorerSettings) -> subprocess.Popen[bytes]:

@@ -312,7 +312,9 @@ class ModelVersion(Event):
 
 # --- Dead letters ------------------------------------------------------------------------------
 
-ErrorKind = Literal["invalid_json", "schema", "unknown_version", "oversized", "processing"]
+ErrorKind = Literal[
+    "invalid_json", "schema", "unknown_version", "oversized", "processing", "unverified"
+]
 
 
 class ErrorInfo(Part):

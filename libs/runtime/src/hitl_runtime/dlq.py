@@ -20,8 +20,9 @@ from confluent_kafka import Message
 
 from hitl_runtime.cloudevents import check_headers
 from hitl_runtime.kafka import EventPublisher
-from hitl_runtime.metrics import DLQ_MESSAGES, MESSAGES_CONSUMED
+from hitl_runtime.metrics import DLQ_MESSAGES, MESSAGES_CONSUMED, UNVERIFIED_EVENTS
 from hitl_runtime.serde import EventValidationError, decode, encode
+from hitl_runtime.signing import Verifier, describe
 from hitl_schemas import DeadLetter, ErrorInfo, Event, Limits
 from hitl_schemas.registry import dlq_of
 
@@ -172,16 +173,37 @@ def _noted(error: EventValidationError | ErrorInfo, note: str) -> ErrorInfo:
 
 
 def decode_or_dead_letter(
-    msg: Message, model: type[E], *, limits: Limits, dead_letters: DeadLetterPublisher
+    msg: Message,
+    model: type[E],
+    *,
+    limits: Limits,
+    dead_letters: DeadLetterPublisher,
+    verifier: Verifier | None = None,
 ) -> E | None:
-    """The consumer's one step from record to event: the event, or None after dead-lettering."""
-    MESSAGES_CONSUMED.labels(
-        service=dead_letters.service, topic=dead_letters.registered_name(msg.topic() or "")
-    ).inc()
+    """The consumer's one step from record to event: the event, or None after dead-lettering.
+
+    With a `verifier` (a signed topic) the signature is checked first: bytes no trusted key
+    signed are not even parsed."""
+    source = dead_letters.registered_name(msg.topic() or "")
+    MESSAGES_CONSUMED.labels(service=dead_letters.service, topic=source).inc()
     headers: Headers | None | EllipsisType = ...
+    if verifier is not None:
+        headers = record_headers(msg)
+        if headers is None:
+            error = EventValidationError("schema", "a header name is not UTF-8 text", "headers")
+            dead_letters.send(msg, error, headers=headers)
+            return None
+        reason = verifier.check(msg.key(), msg.value(), headers)
+        if reason is not None:
+            UNVERIFIED_EVENTS.labels(dead_letters.service, source, reason).inc()
+            info = ErrorInfo(kind="unverified", field="headers.hitl_sig", message=describe(
+                reason, source, headers))  # fmt: skip
+            dead_letters.send(msg, info, headers=headers)
+            return None
     try:
         event = decode(model, msg.value(), limits)
-        headers = record_headers(msg)
+        if headers is ...:
+            headers = record_headers(msg)
         if headers is None:
             raise EventValidationError("schema", "a header name is not UTF-8 text", "headers")
         check_headers(headers, model)

@@ -17,6 +17,7 @@ from hitl_runtime.cloudevents import ce_headers, source_of
 from hitl_runtime.metrics import MESSAGES_PRODUCED
 from hitl_runtime.serde import encode
 from hitl_runtime.settings import ServiceSettings
+from hitl_runtime.signing import Signer
 from hitl_schemas import Event
 from hitl_schemas.registry import topic
 
@@ -172,8 +173,11 @@ class EventPublisher:
     raised from `flush()` so they are never lost silently.
     """
 
-    def __init__(self, producer: Producer, settings: ServiceSettings) -> None:
+    def __init__(
+        self, producer: Producer, settings: ServiceSettings, *, signer: Signer | None = None
+    ) -> None:
         self.producer = producer
+        self._signer = signer  # signs every record: give one only to a signed topic's writer
         self._prefix = settings.topic_prefix
         self._source = source_of(settings.service_name)
         self._service = settings.service_name
@@ -184,12 +188,12 @@ class EventPublisher:
         self, topic_name: str, key: str, event: Event, *, event_id: str | None = None
     ) -> None:
         target = topic(topic_name, self._prefix)
+        value = encode(event)
+        headers = ce_headers(event, source=self._source, subject=key, event_id=event_id)
+        if self._signer is not None:
+            headers = self._signer.sign(topic_name, key, value, headers)
         self.producer.produce(
-            target,
-            key=key.encode(),
-            value=encode(event),
-            headers=ce_headers(event, source=self._source, subject=key, event_id=event_id),
-            on_delivery=self._on_delivery,
+            target, key=key.encode(), value=value, headers=headers, on_delivery=self._on_delivery
         )
         MESSAGES_PRODUCED.labels(service=self._service, topic=topic_name).inc()
         self.producer.poll(0)

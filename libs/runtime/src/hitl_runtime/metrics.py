@@ -41,6 +41,17 @@ DUPLICATES_DROPPED = Counter(
     "Re-sent events dropped because their id was seen recently (see hitl_runtime.recent).",
     ["service", "topic"],
 )
+UNVERIFIED_EVENTS = Counter(
+    "hitl_unverified_events_total",
+    "Records refused because no trusted key signed them (hitl_runtime.signing), per topic and "
+    "reason.",
+    ["service", "topic", "reason"],
+)
+SIGNING_DISABLED = Gauge(
+    "hitl_signing_disabled",
+    "1 when this service runs with HITL_SIGNING_DISABLED=true (signs nothing, verifies nothing).",
+    ["service"],
+)
 PROCESSING_SECONDS = Histogram(
     "hitl_processing_seconds",
     "Time to process one batch (transaction commit included), per service and stage.",

@@ -8,11 +8,13 @@ what is wrong and how to fix it.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
+from hitl_runtime.signing import KEY_ID, SIGNED_TOPICS, KeyFormatError, private_key, public_key
 from hitl_schemas import Limits
 
 _BOOTSTRAP = re.compile(r"^[A-Za-z0-9._\[\]:-]+:\d{1,5}$")
@@ -82,6 +84,42 @@ class ServiceSettings(BaseSettings):
         description="port of the Prometheus /metrics endpoint; 0 turns it off",
     )
 
+    # Signing (hitl_runtime.signing). Each service says which topic it signs and which it
+    # verifies; a service that needs a key it was not given does not start.
+    signing_key_id: str | None = Field(
+        default=None,
+        pattern=KEY_ID.pattern,
+        description="the id of this service's active signing key, e.g. review-api-2026-07 "
+        "(1-64 letters, digits, . _ -)",
+    )
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description="this service's Ed25519 private key, base64 (make one with `uv run "
+        "hitl-keys new --kid <id>`; mount it from a secret)",
+    )
+    decisions_verify_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='a JSON map of key id to base64 Ed25519 public key, {"<kid>": "<key>"}: '
+        "review-api's keys (the public lines `hitl-keys new` prints)",
+    )
+    scorer_models_verify_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='a JSON map of key id to base64 Ed25519 public key, {"<kid>": "<key>"}: '
+        "feedback's keys",
+    )
+    router_thresholds_verify_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='a JSON map of key id to base64 Ed25519 public key, {"<kid>": "<key>"}: '
+        "the router's keys",
+    )
+    signing_disabled: bool = Field(
+        default=False,
+        description="false in any shared deployment; true (INSECURE, local development only) "
+        "signs nothing and accepts unsigned decisions, models and thresholds",
+    )
+    signs: ClassVar[str | None] = None
+    verifies: ClassVar[tuple[str, ...]] = ()
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_list(cls, value: str) -> str:
@@ -108,6 +146,64 @@ class ServiceSettings(BaseSettings):
                 raise ValueError(
                     "kafka_sasl_username and kafka_sasl_password are required with "
                     f"kafka_sasl_mechanism {self.kafka_sasl_mechanism}"
+                )
+        return self
+
+    @field_validator("signing_key")
+    @classmethod
+    def _private_key_readable(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                private_key(value.get_secret_value())
+            except KeyFormatError as exc:
+                raise ValueError(f"the key {exc}") from None
+        return value
+
+    @field_validator(*SIGNED_TOPICS.values())
+    @classmethod
+    def _public_keys_readable(cls, value: dict[str, str]) -> dict[str, str]:
+        for kid, text in value.items():
+            if not KEY_ID.match(kid):
+                raise ValueError(f"key id {kid[:80]!r} is not 1-64 letters, digits, . _ -")
+            try:
+                public_key(text)
+            except KeyFormatError as exc:
+                raise ValueError(f"the key of {kid!r} {exc}") from None
+        return value
+
+    def signed_topic(self) -> str | None:
+        """The topic whose records this service signs (None: it signs nothing)."""
+        return self.signs
+
+    def verified_topics(self) -> tuple[str, ...]:
+        """The signed topics this service reads, and so must verify."""
+        return self.verifies
+
+    @model_validator(mode="after")
+    def _signing_complete(self) -> ServiceSettings:
+        if (self.signing_key is None) != (self.signing_key_id is None):
+            raise ValueError(
+                "HITL_SIGNING_KEY and HITL_SIGNING_KEY_ID go together: set both (the key id "
+                "names the key to readers) or neither"
+            )
+        if self.signing_disabled:
+            return self
+        off = "or, for local development only, set HITL_SIGNING_DISABLED=true"
+        signs = self.signed_topic()
+        if signs and self.signing_key is None:
+            raise ValueError(
+                f"HITL_SIGNING_KEY is required: {self.service_name} signs every record it writes "
+                f"to {signs}. Fix: make a key pair with `uv run hitl-keys new --kid <id>`, set "
+                f"HITL_SIGNING_KEY and HITL_SIGNING_KEY_ID from a secret, give the public key to "
+                f"the readers of {signs}; {off}"
+            )
+        for name in self.verified_topics():
+            setting = SIGNED_TOPICS[name]
+            if not getattr(self, setting) and name != signs:  # its own key is trusted anyway
+                raise ValueError(
+                    f"HITL_{setting.upper()} is required: {self.service_name} reads {name} and "
+                    f"accepts only records signed by a trusted key. Fix: set it to a JSON map "
+                    f'{{"<kid>": "<base64 public key>"}} of the writer\'s public keys; {off}'
                 )
         return self
 
@@ -139,6 +235,15 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
         return cls(**overrides)
     except ValidationError as exc:
         raise SettingsError(explain(cls, exc)) from None
+    except SourceError as exc:  # a map or list setting whose variable is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = found.group(1) if found else ""
+        field = cls.model_fields.get(name)
+        hint = f" Fix: set it to {field.description}." if field and field.description else ""
+        env = f"HITL_{name.upper()}" if name else "a HITL_* setting"
+        raise SettingsError(
+            f"invalid settings for {cls.__name__}:\n  {env}: not valid JSON.{hint}"
+        ) from None
 
 
 def explain(cls: type[ServiceSettings], exc: ValidationError) -> str:

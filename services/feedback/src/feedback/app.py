@@ -27,6 +27,7 @@ from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consume
 from hitl_runtime.metrics import DUPLICATES_DROPPED, content_type_label
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.recent import RecentIds
+from hitl_runtime.signing import Verifier, signer_for, verifier_for
 from hitl_runtime.txn import TransactionalLoop
 from hitl_schemas import Decision, Lineage, topic
 
@@ -41,6 +42,8 @@ class FeedbackService:
     producer: Producer
     publisher: EventPublisher
     dead_letters: DeadLetterPublisher
+    # Only review-api may write decisions: forged ones must not become training data.
+    verifier: Verifier
     retrainer: RetrainWorker | None = None
     # Examples of the batch in its transaction; counted for the trigger once it is committed.
     _batch_examples: int = field(default=0, init=False)
@@ -86,7 +89,11 @@ class FeedbackService:
         self._batch_ids = set[str]()
         for msg in records:
             decision = decode_or_dead_letter(
-                msg, Decision, limits=self.settings.limits, dead_letters=self.dead_letters
+                msg,
+                Decision,
+                limits=self.settings.limits,
+                dead_letters=self.dead_letters,
+                verifier=self.verifier,
             )
             if decision is None or decision.fallback_applied:
                 continue
@@ -131,6 +138,7 @@ def bootstrap(settings: FeedbackSettings, *, policy: Policy | None = None) -> Fe
         producer=producer,
         publisher=publisher,
         dead_letters=dead_letters,
+        verifier=verifier_for(settings, "decisions"),
         retrainer=retrain_worker(settings, policy) if settings.retrain_enabled else None,
     )
 
@@ -138,7 +146,7 @@ def bootstrap(settings: FeedbackSettings, *, policy: Policy | None = None) -> Fe
 def retrain_worker(settings: FeedbackSettings, policy: Policy) -> RetrainWorker:
     # Models go out through a producer of their own: the loop's producer is transactional and
     # belongs to the consume thread.
-    models = EventPublisher(make_producer(settings), settings)
+    models = EventPublisher(make_producer(settings), settings, signer=signer_for(settings))
     run = partial(
         run_once,
         settings,

@@ -49,6 +49,14 @@ class FeedbackSettings(ServiceSettings):
             )
         return self
 
+    def signed_topic(self) -> str | None:
+        # Only the replica that retrains publishes models (and so needs the private key).
+        return "scorer-models" if self.retrain_enabled else None
+
+    def verified_topics(self) -> tuple[str, ...]:
+        # Retraining follows scorer-models for the serving version it must beat.
+        return ("decisions", "scorer-models") if self.retrain_enabled else ("decisions",)
+
     @property
     def effective_instance_id(self) -> str:
         return self.instance_id or f"hitl-feedback-{socket.gethostname()}"

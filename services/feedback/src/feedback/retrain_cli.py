@@ -14,6 +14,7 @@ from feedback.retraining import run_once, targets_of
 from feedback.training import Retraining
 from hitl_runtime.kafka import EventPublisher, make_producer
 from hitl_runtime.policy import load_policy
+from hitl_runtime.signing import signer_for
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +25,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--window", type=int, default=settings.retrain_window_examples)
     args = parser.parse_args(argv)
 
-    publisher = EventPublisher(make_producer(settings), settings) if args.publish else None
+    publisher = (
+        EventPublisher(make_producer(settings), settings, signer=signer_for(settings))
+        if args.publish
+        else None
+    )
     result = run_once(
         settings,
         targets_of(load_policy(settings.policy_file)),

@@ -21,12 +21,14 @@ from feedback.export import read_examples
 from feedback.training import Retraining, retrain
 from feedback.window import newest
 from hitl_runtime.child import run_in_child
+from hitl_runtime.dlq import record_headers
 from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher
 from hitl_runtime.logs import configure_logging
 from hitl_runtime.policy import Policy
 from hitl_runtime.serde import EventValidationError, decode
 from hitl_runtime.settings import ServiceSettings
+from hitl_runtime.signing import verifier_for
 from hitl_schemas import ModelVersion, topic
 from scorer.model import Combiner, ModelRejected, load_model, prior
 
@@ -57,8 +59,12 @@ def serving_model(
     """What the scorer serves: the last version of our model on `scorer-models` that passes
     validation (the scorer skips refused ones the same way), else the prior."""
     found: list[tuple[Combiner, ModelVersion]] = []
+    verifier = verifier_for(settings, "scorer-models")
 
     def keep(msg: Message) -> None:
+        headers = record_headers(msg)
+        if headers is None or verifier.check(msg.key(), msg.value(), headers) is not None:
+            return  # the scorer refuses it too (and counts it): not the version to beat
         try:
             version = decode(ModelVersion, msg.value())
             if version.name == MODEL_NAME:

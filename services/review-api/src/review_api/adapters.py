@@ -18,6 +18,7 @@ from hitl_runtime.kafka import make_consumer
 from hitl_runtime.lag import LagReporter
 from hitl_runtime.metrics import BATCH_SIZE, MESSAGES_PRODUCED, PROCESSING_SECONDS
 from hitl_runtime.policy import Policy
+from hitl_runtime.signing import signer_for
 from hitl_runtime.txn import next_offsets
 from hitl_schemas import Decision, RoutedDraft, topic
 from review_api import metrics, readmodels, service, sla
@@ -167,16 +168,19 @@ async def _publish(
         return callback
 
     source = source_of(settings.service_name)
+    signer = signer_for(settings)  # readers drop decisions review-api's key did not sign
     for row in rows:
         event = Decision.model_validate_json(row.payload)
+        value = row.payload.encode()
+        headers = ce_headers(event, source=source, subject=row.key, event_id=event.decision_id)
+        if signer is not None:
+            headers = signer.sign("decisions", row.key, value, headers)
         try:
             producer.produce(
                 row.topic,
                 key=row.key.encode(),
-                value=row.payload.encode(),
-                headers=ce_headers(
-                    event, source=source, subject=row.key, event_id=event.decision_id
-                ),
+                value=value,
+                headers=headers,
                 on_delivery=report(row.id),
             )
         except BufferError:

@@ -22,6 +22,7 @@ from hitl_runtime.dlq import DeadLetterPublisher
 from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher, make_admin, make_producer
 from hitl_runtime.policy import Policy, load_policy
+from hitl_runtime.signing import verifier_for
 from hitl_runtime.thresholds import LatestThresholds
 from hitl_schemas import topic
 from review_api import adapters
@@ -125,7 +126,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.policy = policy or load_policy(settings.policy_file)
-    app.state.thresholds = LatestThresholds()
+    app.state.thresholds = LatestThresholds(verifier_for(settings, "router-thresholds"))
     app.state.jwt = (
         JwtVerifier(
             settings.oidc_jwks_url,

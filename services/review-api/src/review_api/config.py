@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -11,6 +11,8 @@ from hitl_runtime.settings import ServiceSettings, load_settings
 
 
 class ReviewApiSettings(ServiceSettings):
+    signs: ClassVar[str | None] = "decisions"
+    verifies: ClassVar[tuple[str, ...]] = ("router-thresholds",)
     service_name: str = Field(default="review-api", pattern=r"^[a-z][a-z0-9-]*$")
     metrics_port: int = Field(
         default=0,

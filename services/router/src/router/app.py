@@ -28,6 +28,7 @@ from hitl_runtime.metrics import DUPLICATES_DROPPED, content_type_label
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.recent import RecentIds
 from hitl_runtime.serde import EventValidationError, decode, encode
+from hitl_runtime.signing import Signer, signer_for
 from hitl_schemas import Decision, ThresholdState, topic
 from router import metrics
 from router.config import RouterSettings
@@ -110,6 +111,16 @@ def apply_decision(
     return {"state": state.to_dict(), "offsets": offsets}, published
 
 
+def threshold_headers(
+    state: ThresholdState, key: bytes, body: bytes, source: str, signer: Signer | None
+) -> dict[str, bytes]:
+    """The CloudEvents headers of a published threshold, signed (faust takes a dict)."""
+    headers = ce_headers(state, source=source, subject=state.content_type)
+    if signer is not None:
+        headers = signer.sign("router-thresholds", key, body, headers)
+    return {name: data for name, data in headers if isinstance(data, bytes)}
+
+
 def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Router:
     policy = policy or load_policy(settings.policy_file)
     config = RouterConfig(recertify_every=settings.recertify_every, audit_seed=settings.audit_seed)
@@ -154,6 +165,7 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
     )
 
     recent = RecentIds()
+    signer = signer_for(settings)  # replicas and review-api drop thresholds not signed so
 
     @app.agent(by_type)
     async def learn(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -184,16 +196,9 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
                 content_type_label(decision.content_type, policy.content_types)
             ).inc()
             for state in published:
+                body = encode(state)
                 await thresholds.send(
-                    key=key,
-                    value=encode(state),
-                    headers={
-                        header: data
-                        for header, data in ce_headers(
-                            state, source=source, subject=state.content_type
-                        )
-                        if isinstance(data, bytes)
-                    },
+                    key=key, value=body, headers=threshold_headers(state, key, body, source, signer)
                 )
                 metrics.export_threshold(state, policy.content_types)
             yield None

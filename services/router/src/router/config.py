@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -12,6 +12,8 @@ from hitl_runtime.settings import ServiceSettings, load_settings
 
 
 class RouterSettings(ServiceSettings):
+    signs: ClassVar[str | None] = "router-thresholds"
+    verifies: ClassVar[tuple[str, ...]] = ("decisions", "router-thresholds")
     service_name: str = Field(default="router", pattern=r"^[a-z][a-z0-9-]*$")
     metrics_port: int = Field(default=9402, ge=0, le=65535, description="a port, 0 to disable")
     policy_file: Path = Field(

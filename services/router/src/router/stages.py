@@ -24,6 +24,7 @@ from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
 from hitl_runtime.metrics import END_TO_END_SECONDS, content_type_label
 from hitl_runtime.policy import Policy
+from hitl_runtime.signing import Verifier, verifier_for
 from hitl_runtime.thresholds import LatestThresholds
 from hitl_runtime.txn import TransactionalLoop
 from hitl_schemas import Decision, ErrorInfo, ScoredDraft, topic
@@ -37,8 +38,8 @@ log = logging.getLogger(__name__)
 class Views(LatestThresholds):
     """The thresholds published on `router-thresholds`, as routing state."""
 
-    def __init__(self, policy: Policy) -> None:
-        super().__init__()
+    def __init__(self, policy: Policy, verifier: Verifier | None = None) -> None:
+        super().__init__(verifier)
         self.policy = policy
 
     def apply(self, msg: Message) -> None:
@@ -79,7 +80,7 @@ def _stage_consumer(settings: RouterSettings, stage: str) -> Consumer:
 class RouteStage:
     def __init__(self, settings: RouterSettings, policy: Policy, config: RouterConfig) -> None:
         self.settings, self.policy, self.config = settings, policy, config
-        self.views = Views(policy)
+        self.views = Views(policy, verifier_for(settings, "router-thresholds"))
         self.follower = CompactedFollower(
             settings,
             topic("router-thresholds", settings.topic_prefix),
@@ -152,6 +153,8 @@ class RouteStage:
 class RegroupStage:
     def __init__(self, settings: RouterSettings) -> None:
         self.settings = settings
+        # Only review-api may write decisions: a forged approval would move the thresholds.
+        self.verifier = verifier_for(settings, "decisions")
         self.producer = _transactional_producer(settings, "regroup")
         self.dead_letters = DeadLetterPublisher(
             EventPublisher(self.producer, settings),
@@ -177,7 +180,11 @@ class RegroupStage:
         target = by_type_topic(self.settings)
         for msg in records:
             decision = decode_or_dead_letter(
-                msg, Decision, limits=self.settings.limits, dead_letters=self.dead_letters
+                msg,
+                Decision,
+                limits=self.settings.limits,
+                dead_letters=self.dead_letters,
+                verifier=self.verifier,
             )
             if decision is not None:
                 self.producer.produce(

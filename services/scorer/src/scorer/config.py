@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -12,6 +12,7 @@ from hitl_runtime.settings import ServiceSettings, load_settings
 
 
 class ScorerSettings(ServiceSettings):
+    verifies: ClassVar[tuple[str, ...]] = ("scorer-models",)  # forged models score every draft
     service_name: str = Field(default="scorer", pattern=r"^[a-z][a-z0-9-]*$")
     metrics_port: int = Field(default=9401, ge=0, le=65535, description="a port, 0 to disable")
     policy_file: Path = Field(

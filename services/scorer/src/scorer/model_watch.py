@@ -12,6 +12,7 @@ from confluent_kafka import Message
 
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
 from hitl_runtime.follow import CompactedFollower
+from hitl_runtime.signing import verifier_for
 from hitl_schemas import ErrorInfo, ModelVersion, topic
 from scorer.config import ScorerSettings
 from scorer.metrics import MODEL_INFO, MODEL_REJECTED, MODEL_SWAPS
@@ -51,11 +52,13 @@ class ModelHolder:
 def model_watcher(
     settings: ScorerSettings, holder: ModelHolder, dead_letters: DeadLetterPublisher
 ) -> CompactedFollower:
-    """A follower of `scorer-models` that offers each new version of our model to `holder`."""
+    """A follower of `scorer-models` that offers each new version of our model to `holder`.
+    A version no trusted key signed (only feedback may publish) is dead-lettered unread."""
+    verifier = verifier_for(settings, "scorer-models")
 
     def apply(msg: Message) -> None:
         version = decode_or_dead_letter(
-            msg, ModelVersion, limits=settings.limits, dead_letters=dead_letters
+            msg, ModelVersion, limits=settings.limits, dead_letters=dead_letters, verifier=verifier
         )
         if version is not None and version.name == settings.model_name:
             if version.version != holder.current.version:
