@@ -105,6 +105,9 @@ _LENGTH = _LengthTable()
 # "s h i t", "f.u.c.k", "G B 8 2 W E S T". Digit-only runs are left to the PII digit patterns.
 _SPACED = re.compile(r"(?<![\w])[^\W_](?P<sep>[ .\-_*]{1,2})[^\W_](?:(?P=sep)[^\W_])+(?![\w])")
 _SEPARATORS = re.compile(r"[ .\-_*]+")
+# What every spaced run has past its first letter; it opens with a character set, so it scans
+# fast, where _SPACED's look-behind is tried at every position.
+_SPACED_HINT = re.compile(r"[ .\-_*][A-Za-z][ .\-_*]{1,2}[^\W_][ .\-_*]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +195,7 @@ def _fold(text: str) -> tuple[str, OffsetMap | CharMap | None]:
 
 
 def _join_spaced(text: str) -> tuple[str, OffsetMap | None]:
-    if not _SPACED.search(text):
+    if _SPACED_HINT.search(text) is None and _SPACED.match(text) is None:
         return text, None
     edits: list[tuple[int, int, int]] = []
     parts: list[str] = []
@@ -237,6 +240,8 @@ def bidi_controls(text: str) -> list[int]:
 _OBFUSCATED_WORD = re.compile(
     r"(?<![\w@$!|*])[\w@$!|*]*(?:[A-Za-z][0-9@$!|*]|[0-9@$!|*][A-Za-z])[\w@$!|*]*"
 )
+# The same, quickly: a digit or symbol with a letter before or after it.
+_OBFUSCATED_HINT = re.compile(r"[0-9@$!|*](?<=[A-Za-z][0-9@$!|*])|[0-9@$!|*][A-Za-z]")
 _LEET = str.maketrans("013457890@$!|", "oieastbgoasil")
 _LEET_ALTERNATIVE = str.maketrans("013457890@$!|", "oleastbgoasli")  # "k1ll", "|diot"
 
@@ -245,7 +250,7 @@ def unmask(text: str, lexicon: Collection[str]) -> str:
     """`text` with each leetspeak or masked spelling of a `lexicon` word (lowercase) replaced by
     that word, letter for letter (so offsets do not move). A spelling that reads as no word of
     the lexicon is left alone: "A55" or "4pm" are not insults."""
-    if not _OBFUSCATED_WORD.search(text):
+    if _OBFUSCATED_HINT.search(text) is None:
         return text
     by_length: dict[int, list[str]] = {}
 

@@ -46,16 +46,15 @@ MAX_CANDIDATES = 5_000
 BIDI_LABEL = "bidi control character (reorders what the reviewer reads)"
 
 # --- e-mail, with `@` or `.` written out: "jane [at] example [dot] com", "jane @ example.com"
-_AT = r"(?:@|\s+@\s*|\s*@\s+|\s*[\[({<]\s*(?:at|@)\s*[\])}>]\s*|\s+at\s+)"
 _DOT = r"(?:\.|\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+dot\s+)"
-_EMAIL = re.compile(
-    rf"(?<![\w.%+-])(?P<local>[\w.%+-]{{1,64}}+)(?P<at>{_AT})"
-    rf"(?P<domain>[^\W_][\w-]{{0,62}}+(?:{_DOT}[^\W_][\w-]{{0,62}}+){{1,6}}+)",
-    re.IGNORECASE,
-)
+# An address is found from its "@" (or written-out "at"): patterns that open with a literal or a
+# character set scan fast, where one opening with the local part tries every word of the text.
+_AT_SIGN = re.compile("@")
+_AT_BRACKETED = re.compile(r"[\[({<]\s*(?:at|@)\s*[\])}>]", re.IGNORECASE)
+_AT_WORD = re.compile(" at ")  # searched in the lowercase text
+_LOCAL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,64}+$")
+_DOMAIN = re.compile(rf"[^\W_][\w-]{{0,62}}+(?:{_DOT}[^\W_][\w-]{{0,62}}+){{1,6}}+", re.IGNORECASE)
 _DOT_SPLIT = re.compile(_DOT, re.IGNORECASE)
-# With a bare " at " ("jane at example.com") prose looks the same ("visit us at example.com"):
-# only a written-out dot, a local part no word has, or a mail provider's domain make it an address.
 _MAIL_PROVIDERS = frozenset(
     "gmail googlemail yahoo hotmail outlook live msn icloud me aol proton protonmail gmx web "
     "mail yandex zoho fastmail orange free laposte libero btinternet".split()
@@ -89,6 +88,8 @@ _CODICE_FISCALE = re.compile(
 )
 _DNI = re.compile(r"(?<![A-Za-z0-9])(?:\d{8}|[XYZxyz]-?\d{7})-?[A-Za-z](?![A-Za-z0-9])")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
+_LETTER_BY_DIGIT = re.compile(r"[A-Za-z]\d|\d[A-Za-z]")  # in every IBAN, codice fiscale, DNI
+_LETTER_PAIR_DIGITS = re.compile(r"[A-Z]{2}[ .\-]?\d\d")  # in every NI number
 
 # Where findings overlap, the earlier kind wins (an IBAN's digits are not also a card).
 PRIORITY = (
@@ -162,27 +163,45 @@ def _phone_ok(number: str) -> bool:
         return False
 
 
-def _emails(text: str, budget: _Budget) -> list[Finding]:
+def _emails(text: str) -> list[Finding]:
     found: list[Finding] = []
-    for m in _EMAIL.finditer(text):
-        at, local, domain = m.group("at"), m.group("local"), m.group("domain")
-        labels = _DOT_SPLIT.split(domain)
+    low = text.lower()
+    anchors = [(m.start(), m.end(), False) for m in _AT_SIGN.finditer(text)]
+    anchors += [(m.start(), m.end(), False) for m in _AT_BRACKETED.finditer(text)]
+    if len(low) == len(text):
+        anchors += [(m.start(), m.end(), True) for m in _AT_WORD.finditer(low)]
+    for at_start, at_end, bare in sorted(anchors):
+        while at_start > 0 and text[at_start - 1].isspace() and at_end - at_start < 8:
+            at_start -= 1
+        while at_end < len(text) and text[at_end].isspace() and at_end - at_start < 8:
+            at_end += 1
+        local = _LOCAL.search(text, max(0, at_start - 64), at_start)
+        domain = _DOMAIN.match(text, at_end)
+        if local is None or domain is None or (found and local.start() < found[-1].end):
+            continue
+        labels = _DOT_SPLIT.split(domain.group())
         tld = labels[-1]
         if not (tld.isalpha() and 2 <= len(tld) <= 24):
             continue
-        if at.strip().lower() == "at" and not (
-            any(d != "." for d in _DOT_SPLIT.findall(domain))
-            or _ADDRESS_CHARS.search(local)
+        # With a bare " at " ("jane at example.com") prose looks the same ("visit us at
+        # example.com"): only a written-out dot, a local part no word has, or a mail provider's
+        # domain make it an address.
+        if bare and not (
+            any(d != "." for d in _DOT_SPLIT.findall(domain.group()))
+            or _ADDRESS_CHARS.search(local.group())
             or labels[-2].lower() in _MAIL_PROVIDERS
         ):
             continue
-        value = f"{local}@{'.'.join(labels)}".lower()
-        found.append(Finding(m.start(), m.end(), "email", value))
+        value = f"{local.group()}@{'.'.join(labels)}".lower()
+        found.append(Finding(local.start(), domain.end(), "email", value))
     return found
 
 
 def _alphanumeric(text: str, budget: _Budget) -> list[Finding]:
     found: list[Finding] = []
+    # Patterns without a look-behind scan fast: these decide whether the others run at all.
+    if _LETTER_BY_DIGIT.search(text) is None:
+        return found if _LETTER_PAIR_DIGITS.search(text) is None else _ninos(text)
     for m in _IBAN.finditer(text):
         if not budget.candidate():
             return found
@@ -199,13 +218,21 @@ def _alphanumeric(text: str, budget: _Budget) -> list[Finding]:
     for pattern, kind, validate in (
         (_CODICE_FISCALE, "national_id_it_codice_fiscale", codicefiscale.is_valid),
         (_DNI, "national_id_es_dni", _dni_or_nie_ok),
-        (_NINO, "national_id_uk_nino", None),
     ):
         for m in pattern.finditer(text):
             compact = _NOT_ALNUM.sub("", m.group()).upper()
-            if validate is None or budget.valid(kind, compact, validate):
+            if budget.valid(kind, compact, validate):
                 found.append(Finding(m.start(), m.end(), kind, compact))
+    if _LETTER_PAIR_DIGITS.search(text) is not None:
+        found += _ninos(text)
     return found
+
+
+def _ninos(text: str) -> list[Finding]:
+    return [
+        Finding(m.start(), m.end(), "national_id_uk_nino", _NOT_ALNUM.sub("", m.group()))
+        for m in _NINO.finditer(text)
+    ]
 
 
 def _dni_or_nie_ok(compact: str) -> bool:
@@ -368,7 +395,7 @@ def _select(findings: list[Finding]) -> list[Finding]:
 def scan(text: str, budget: _Budget | None = None) -> tuple[list[Finding], bool]:
     """Findings in already-normalised text, and whether the checking budget ran out."""
     budget = budget or _Budget()
-    findings = _emails(text, budget) if "@" in text or "at" in text.lower() else []
+    findings = _emails(text)
     if any(ch.isdigit() for ch in text):
         findings += _alphanumeric(text, budget)
         findings += _digit_runs(text, budget)

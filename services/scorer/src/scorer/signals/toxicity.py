@@ -237,7 +237,7 @@ def tone(draft: Draft) -> SignalResult:
     hostile = 0.0
     # A set test on lowercase words first; then a pattern of just the hostile words present
     # finds their offsets without visiting every word of a long text.
-    present = lexicon.keys() & set(_LETTERS.findall(low))
+    present = {w for w in set(_LETTERS.findall(low)) if w in lexicon}
     if present:
         # Whole words as signals/text.py's `words` reads them ("idiot's" is not "idiot").
         alternatives = "|".join(sorted(present))
