@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import random
 import resource
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -97,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=["in-process", "child"], default="child")
     p.add_argument("--json", default="bench/results/retrain_memory.json")
     args = p.parse_args(argv)
-    import feedback.training  # noqa: F401 - what a service has loaded before its first run
+    # What a service has loaded before its first run.
     import sklearn.linear_model  # noqa: F401
+
+    import feedback.training  # noqa: F401
 
     runs = []
     for i in range(args.runs):
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             figures = one_run(args.examples, i)
         runs.append({"run": i + 1, "rss_before_mb": round(before, 1)} | figures | {
             "rss_after_mb": round(status_mb("VmRSS"), 1)})  # fmt: skip
-        print(runs[-1], flush=True)
+        sys.stderr.write(f"{runs[-1]}\n")
     first, last = runs[0]["rss_before_mb"], runs[-1]["rss_after_mb"]
     write_result(
         "retrain_memory",
