@@ -26,6 +26,7 @@ from confluent_kafka import Consumer
 from bench.common import write_result
 from hitl_runtime.kafka import EventPublisher, make_admin, make_producer
 from hitl_runtime.policy import load_policy
+from hitl_runtime.signing import dev_settings
 from hitl_runtime.topics import create_topics
 from hitl_schemas import Signal, examples
 from router.config import RouterSettings
@@ -53,6 +54,7 @@ def _settings(bootstrap: str) -> RouterSettings:
         metrics_port=0,
         instance_id=f"bench-{uuid.uuid4().hex[:8]}",
         policy_file=ROOT / "policy/default.yaml",
+        **dev_settings("bench"),  # the router signs thresholds and verifies decisions
     )
     create_topics(make_admin(settings), prefix=prefix, partitions=6)
     return settings

@@ -20,6 +20,7 @@ from bench.drafts import drafts
 from bench.reading import count_committed
 from hitl_runtime.kafka import EventPublisher, make_admin, make_producer
 from hitl_runtime.policy import load_policy
+from hitl_runtime.signing import dev_settings
 from hitl_runtime.topics import create_topics
 from hitl_schemas import TOPICS
 from scorer.app import bootstrap
@@ -64,6 +65,7 @@ def through_broker(n: int, bootstrap_servers: str) -> dict[str, Any]:
         group_id=f"bench-{uuid.uuid4().hex[:8]}",
         metrics_port=0,
         model_wait_seconds=5,
+        **dev_settings("bench"),  # the scorer verifies models: a key pair of its own
     )
     specs = [TOPICS[name] for name in ("drafts", "scored", "drafts.dlq", "scorer-models")]
     create_topics(make_admin(settings), prefix=prefix, specs=specs, partitions=6)

@@ -257,3 +257,17 @@ def test_keygen_prints_a_working_pair(capsys: pytest.CaptureFixture[str]) -> Non
     signer = Signer(env["HITL_SIGNING_KEY_ID"], private_key(env["HITL_SIGNING_KEY"]))
     verifier = Verifier("decisions", {k: public_key(v) for k, v in trust.items()})
     assert verifier.check(KEY, VALUE, signer.sign("decisions", KEY, VALUE, [])) is None
+
+
+def test_a_local_stack_gets_a_key_pair_per_writing_service(no_keys: pytest.MonkeyPatch) -> None:
+    from hitl_runtime.signing import OWNERS, dev_service_env
+
+    shared, own = dev_service_env()
+    for topic_name, service in OWNERS.items():
+        env = shared | own[service]
+        signer = Signer(env["HITL_SIGNING_KEY_ID"], private_key(env["HITL_SIGNING_KEY"]))
+        for other in SIGNED_TOPICS:
+            trust = json.loads(shared[f"HITL_{SIGNED_TOPICS[other].upper()}"])
+            verifier = Verifier(other, {k: public_key(v) for k, v in trust.items()})
+            reason = verifier.check(KEY, VALUE, signer.sign(other, KEY, VALUE, []))
+            assert (reason is None) == (other == topic_name), (service, other, reason)

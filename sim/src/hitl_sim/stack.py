@@ -24,6 +24,7 @@ from rich.console import Console
 from hitl_runtime.kafka import EventPublisher, make_admin, make_producer
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.settings import ServiceSettings
+from hitl_runtime.signing import dev_service_env
 from hitl_runtime.topics import create_topics
 from hitl_sim.bots import ReviewerBot
 from hitl_sim.infra import KAFKA_SH
@@ -215,12 +216,13 @@ def start_stack(
     settings = ServiceSettings(kafka_bootstrap=bootstrap, topic_prefix=f"{run_id}.")
     create_topics(make_admin(settings), prefix=settings.topic_prefix, partitions=3)
     env = service_base_env(bootstrap, settings.topic_prefix, policy_file, database_url)
-    env |= extra_env or {}
-    admin_key = create_admin_key(env)
+    trust, own_keys = dev_service_env()  # a key pair per writing service, fresh each run
+    env |= trust | (extra_env or {})
+    admin_key = create_admin_key(env | own_keys["review-api"])
     port = free_port(port)
     urls = {"review-api": f"http://127.0.0.1:{port}/metrics"}
     for name, module in SERVICES.items():
-        own = service_env(env, name, state, port)
+        own = service_env(env, name, state, port) | own_keys.get(name, {})
         supervisor.start(name, module, own)
         if "HITL_METRICS_PORT" in own:
             urls[name] = f"http://127.0.0.1:{own['HITL_METRICS_PORT']}/metrics"

@@ -7,6 +7,7 @@ what is wrong and how to fix it.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -157,6 +158,17 @@ class ServiceSettings(BaseSettings):
                 private_key(value.get_secret_value())
             except KeyFormatError as exc:
                 raise ValueError(f"the key {exc}") from None
+        return value
+
+    @field_validator(*SIGNED_TOPICS.values(), mode="before")
+    @classmethod
+    def _json_map(cls, value: Any) -> Any:
+        # Given as text (a manifest's value, an override), not only from the environment.
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError('not JSON: give a map {"<kid>": "<base64 key>"}') from None
         return value
 
     @field_validator(*SIGNED_TOPICS.values())

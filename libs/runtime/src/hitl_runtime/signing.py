@@ -258,11 +258,35 @@ def generate() -> tuple[str, str]:
 def dev_env(kid: str = "dev") -> dict[str, str]:
     """HITL_* variables for one fresh key pair that signs and is trusted on every signed topic:
     for tests and local runs that want signing on without managing keys."""
+    return {f"HITL_{name.upper()}": value for name, value in dev_settings(kid).items()}
+
+
+def dev_settings(kid: str = "dev") -> dict[str, str]:
+    """`dev_env` as settings fields, for a service built in-process (benchmarks); the key maps
+    are JSON text, as in the environment (the settings read both)."""
     private, public = generate()
     trust = json.dumps({kid: public})
-    env = {"HITL_SIGNING_KEY_ID": kid, "HITL_SIGNING_KEY": private}
-    env.update({f"HITL_{name.upper()}": trust for name in SIGNED_TOPICS.values()})
-    return env
+    fields = {"signing_key_id": kid, "signing_key": private}
+    fields.update({name: trust for name in SIGNED_TOPICS.values()})
+    return fields
+
+
+# The service that signs each signed topic (the key ids dev_service_env makes are named after it).
+OWNERS = {"decisions": "review-api", "scorer-models": "feedback", "router-thresholds": "router"}
+
+
+def dev_service_env() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Fresh keys for a local stack (`make demo`, the simulator): a key pair per writing
+    service, as in production. (variables every service gets: the public keys; variables of
+    each writing service: its private key)."""
+    shared: dict[str, str] = {}
+    own: dict[str, dict[str, str]] = {}
+    for topic_name, service in OWNERS.items():
+        private, public = generate()
+        kid = f"dev-{service}"
+        shared[f"HITL_{SIGNED_TOPICS[topic_name].upper()}"] = json.dumps({kid: public})
+        own[service] = {"HITL_SIGNING_KEY_ID": kid, "HITL_SIGNING_KEY": private}
+    return shared, own
 
 
 def main(argv: list[str] | None = None) -> int:
