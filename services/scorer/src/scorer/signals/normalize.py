@@ -253,9 +253,16 @@ def unmask(text: str, lexicon: Collection[str]) -> str:
     if _OBFUSCATED_HINT.search(text) is None:
         return text
     by_length: dict[int, list[str]] = {}
+    seen: dict[str, str] = {}
 
     def read(m: re.Match[str]) -> str:
         token = m.group()
+        known = seen.get(token)
+        if known is None:
+            known = seen[token] = spell(token)
+        return known
+
+    def spell(token: str) -> str:
         if sum(ch.isalpha() for ch in token) < 2:
             return token
         for candidate in (token, token.rstrip("!")):

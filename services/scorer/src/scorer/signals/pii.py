@@ -242,6 +242,8 @@ def _dni_or_nie_ok(compact: str) -> bool:
 def _digit_runs(text: str, budget: _Budget) -> list[Finding]:
     found: list[Finding] = []
     for m in _RUN.finditer(text):
+        if budget.exhausted:
+            break  # the draft is reported as more than was checked: a reviewer reads it
         run = m.group()
         groups = [(g.start(), g.end()) for g in _DIGIT_GROUP.finditer(run)]
         whole = _number(run, groups, text, m.start(), budget)
@@ -286,6 +288,8 @@ def _numbers_in_run(
     spaced = [" " in run[end:start] for (_, end), (start, _) in itertools.pairwise(groups)]
     chain_start = 0
     for k in range(len(groups)):
+        if budget.exhausted:
+            return found
         if k == len(groups) - 1 or spaced[k]:
             found += _window(run, groups, chain_start, k, text, at, budget)
             chain_start = k + 1
@@ -315,7 +319,7 @@ def _numbers_in_run(
 def _window(
     run: str, groups: list[tuple[int, int]], i: int, j: int, text: str, at: int, budget: _Budget
 ) -> list[Finding]:
-    if sum(e - s for s, e in groups[i : j + 1]) < 7:
+    if sum(e - s for s, e in groups[i : j + 1]) < 7 or not budget.candidate():
         return []
     start = 0 if i == 0 else groups[i][0]
     window = [(s - start, e - start) for s, e in groups[i : j + 1]]
