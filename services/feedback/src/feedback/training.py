@@ -78,7 +78,6 @@ def design_matrix(rows: Window, types: Sequence[str]) -> Any:
     dense = len(FEATURES) + 1  # the features and the type's one-hot column, in every row
     ngram_start = len(FEATURES) + len(types)
     n = len(rows)
-    counts = np.diff(rows.ngram_indptr)
     indptr = np.arange(n + 1, dtype=np.int64) * dense + rows.ngram_indptr
     indices = np.empty(int(indptr[-1]), dtype=np.int32)
     values = np.empty(int(indptr[-1]), dtype=np.float64)
@@ -89,10 +88,14 @@ def design_matrix(rows: Window, types: Sequence[str]) -> Any:
     type_at = row_starts + len(FEATURES)
     indices[type_at] = type_columns(rows, {t: len(FEATURES) + i for i, t in enumerate(types)})
     values[type_at] = 1.0
-    # N-gram entry j of the window (row r) goes after r's dense entries: j + dense * (r + 1).
-    ngram_at = np.arange(len(rows.ngram_buckets)) + dense * np.repeat(np.arange(1, n + 1), counts)
-    indices[ngram_at] = rows.ngram_buckets.astype(np.int32) + ngram_start
-    values[ngram_at] = rows.ngram_values
+    # The n-grams row by row: an index array over every entry would cost 16 bytes an entry at
+    # the run's peak, more than the matrix itself.
+    source = rows.ngram_indptr.tolist()
+    for i, at in enumerate((type_at + 1).tolist()):
+        start, end = source[i], source[i + 1]
+        indices[at : at + end - start] = rows.ngram_buckets[start:end]
+        indices[at : at + end - start] += ngram_start
+        values[at : at + end - start] = rows.ngram_values[start:end]
     return csr_matrix((values, indices, indptr), shape=(n, ngram_start + NGRAM_BUCKETS))
 
 

@@ -4,7 +4,8 @@ and only when there is something new since the last run.
 The consume loop only counts committed examples (`RetrainWorker.add`, a lock and an increment);
 training runs on the worker's own thread, one run at a time (reading and fitting in a child
 process, `retraining.run_once(isolated=True)`), so the exactly-once loop never waits for a fit
-and the service's memory does not grow with each run. Examples committed during a run count towards the next one.
+and the service's memory does not grow with each run. Examples committed during a run count
+towards the next one.
 """
 
 from __future__ import annotations

@@ -68,15 +68,37 @@ class Window:
         return len(self.labels)
 
     def __getitem__(self, rows: slice) -> Window:
-        return self.take(np.arange(len(self))[rows])
+        """Consecutive rows, as views of these arrays (no copy)."""
+        start, stop, step = rows.indices(len(self))
+        if step != 1:
+            raise ValueError("a window slices consecutive rows only; use take() for others")
+        stop = max(start, stop)
+        first, last = self.ngram_indptr[start], self.ngram_indptr[stop]
+        return Window(
+            types=self.types,
+            features=self.features[start:stop],
+            type_codes=self.type_codes[start:stop],
+            labels=self.labels[start:stop],
+            weights=self.weights[start:stop],
+            decided_at=self.decided_at[start:stop],
+            ngram_indptr=self.ngram_indptr[start : stop + 1] - first,
+            ngram_buckets=self.ngram_buckets[first:last],
+            ngram_values=self.ngram_values[first:last],
+        )
 
     def take(self, rows: npt.NDArray[np.intp]) -> Window:
-        """The rows at these positions, in this order."""
+        """The rows at these positions, in this order (a copy)."""
         starts, ends = self.ngram_indptr[rows], self.ngram_indptr[rows + 1]
-        counts = ends - starts
-        indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        # Positions of every kept n-gram entry, row after row, without a Python loop.
-        entries = np.repeat(starts - indptr[:-1], counts) + np.arange(indptr[-1])
+        indptr = np.concatenate(([0], np.cumsum(ends - starts))).astype(np.int64)
+        buckets = np.empty(int(indptr[-1]), dtype=np.uint16)
+        values = np.empty(int(indptr[-1]), dtype=np.float32)
+        # Row by row: an index array over every n-gram entry would cost 8 bytes an entry more
+        # than the window itself, at the run's peak.
+        for at, start, end in zip(
+            indptr[:-1].tolist(), starts.tolist(), ends.tolist(), strict=True
+        ):
+            buckets[at : at + end - start] = self.ngram_buckets[start:end]
+            values[at : at + end - start] = self.ngram_values[start:end]
         return Window(
             types=self.types,
             features=self.features[rows],
@@ -85,8 +107,8 @@ class Window:
             weights=self.weights[rows],
             decided_at=self.decided_at[rows],
             ngram_indptr=indptr,
-            ngram_buckets=self.ngram_buckets[entries],
-            ngram_values=self.ngram_values[entries],
+            ngram_buckets=buckets,
+            ngram_values=values,
         )
 
     def content_type(self, row: int) -> str:
@@ -186,7 +208,7 @@ class WindowBuilder:
         order = np.argsort(window.decided_at, kind="stable")
         if self.capacity is not None:
             order = order[-self.capacity :]
-        return window.take(order)
+        return window.take(order)  # a copy: the builder's buffers go with the builder
 
     def _keep(self, window: Window) -> None:
         """Start again from `window`'s rows (the newest): the older ones are gone."""
