@@ -24,7 +24,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -258,15 +258,15 @@ def generate() -> tuple[str, str]:
 def dev_env(kid: str = "dev") -> dict[str, str]:
     """HITL_* variables for one fresh key pair that signs and is trusted on every signed topic:
     for tests and local runs that want signing on without managing keys."""
-    return {f"HITL_{name.upper()}": value for name, value in dev_settings(kid).items()}
+    return {f"HITL_{name.upper()}": str(value) for name, value in dev_settings(kid).items()}
 
 
-def dev_settings(kid: str = "dev") -> dict[str, str]:
+def dev_settings(kid: str = "dev") -> dict[str, Any]:
     """`dev_env` as settings fields, for a service built in-process (benchmarks); the key maps
     are JSON text, as in the environment (the settings read both)."""
     private, public = generate()
     trust = json.dumps({kid: public})
-    fields = {"signing_key_id": kid, "signing_key": private}
+    fields: dict[str, Any] = {"signing_key_id": kid, "signing_key": private}
     fields.update({name: trust for name in SIGNED_TOPICS.values()})
     return fields
 
