@@ -43,6 +43,7 @@ from scorer.signals.normalize import bidi_controls, fold, normalize
 NAME = "pii"
 MAX_LIBRARY_CHECKS = 100
 MAX_CANDIDATES = 5_000
+MAX_GROUPS_PER_RUN = 2_000
 BIDI_LABEL = "bidi control character (reorders what the reviewer reads)"
 
 # --- e-mail, with `@` or `.` written out: "jane [at] example [dot] com", "jane @ example.com"
@@ -242,10 +243,12 @@ def _dni_or_nie_ok(compact: str) -> bool:
 def _digit_runs(text: str, budget: _Budget) -> list[Finding]:
     found: list[Finding] = []
     for m in _RUN.finditer(text):
-        if budget.exhausted:
-            break  # the draft is reported as more than was checked: a reviewer reads it
+        if budget.library_calls >= MAX_LIBRARY_CHECKS or budget.candidates > MAX_CANDIDATES:
+            budget.exhausted = True  # reported as more than was checked: a reviewer reads it
+            break
         run = m.group()
-        groups = [(g.start(), g.end()) for g in _DIGIT_GROUP.finditer(run)]
+        matches = itertools.islice(_DIGIT_GROUP.finditer(run), MAX_GROUPS_PER_RUN + 1)
+        groups = [(g.start(), g.end()) for g in matches]
         whole = _number(run, groups, text, m.start(), budget)
         if whole is not None:
             found.append(whole)
@@ -285,11 +288,19 @@ def _numbers_in_run(
     "4111 1111 1111 1111 4111 1111 ..."): each stretch joined by - . / ( ) on its own; and, past
     19 digits, card numbers among space-joined groups (windows of whole groups)."""
     found: list[Finding] = []
+    cut = len(groups) > MAX_GROUPS_PER_RUN
+    if cut:
+        # Thousands of numbers in a row with nothing but separators between them: no email
+        # reads like that; check the first ones and report the draft as more than was checked.
+        groups = groups[:MAX_GROUPS_PER_RUN]
+        found = _numbers_in_run(run[: groups[-1][1]], groups, text, at, budget)
+        budget.exhausted = True
+        return found
     spaced = [" " in run[end:start] for (_, end), (start, _) in itertools.pairwise(groups)]
+    if not any(spaced):
+        return found  # one number, already read as a whole
     chain_start = 0
     for k in range(len(groups)):
-        if budget.exhausted:
-            return found
         if k == len(groups) - 1 or spaced[k]:
             found += _window(run, groups, chain_start, k, text, at, budget)
             chain_start = k + 1
@@ -319,7 +330,7 @@ def _numbers_in_run(
 def _window(
     run: str, groups: list[tuple[int, int]], i: int, j: int, text: str, at: int, budget: _Budget
 ) -> list[Finding]:
-    if sum(e - s for s, e in groups[i : j + 1]) < 7 or not budget.candidate():
+    if sum(e - s for s, e in groups[i : j + 1]) < 7:
         return []
     start = 0 if i == 0 else groups[i][0]
     window = [(s - start, e - start) for s, e in groups[i : j + 1]]
