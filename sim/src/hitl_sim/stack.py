@@ -58,6 +58,15 @@ def ensure_broker(console: Console) -> tuple[str, bool]:
     bootstrap = "127.0.0.1:9092"
     if broker_answers(bootstrap):
         return bootstrap, False
+    status = subprocess.run(  # noqa: S603 - our own script
+        ["bash", str(KAFKA_SH), "status"],  # noqa: S607
+        capture_output=True,
+        check=False,
+    )
+    if status.returncode == 0:
+        # Running but slow to answer (a loaded machine): not ours to stop at the end. Saying
+        # "started" here once stopped a broker shared by everyone on the machine.
+        return bootstrap, False
     console.print("starting the local Kafka broker (deploy/local/kafka.sh)...")
     kafka_sh("start")
     return bootstrap, True
