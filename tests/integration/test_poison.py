@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 import hitl_schemas as hs
 from hitl_runtime.cloudevents import ce_headers
 from hitl_runtime.kafka import make_producer
+from hitl_runtime.limits import event_bytes
 from hitl_runtime.serde import EventValidationError, decode
 from hitl_runtime.settings import ServiceSettings
 from hitl_runtime.signing import Signer
@@ -153,12 +154,13 @@ def bad_record(draw: st.DrawFn, topic: str, category: str) -> Rec:
     elif category == "unknown_version":
         body["schema_version"] = draw(st.integers().filter(lambda v: v != 1) | st.just("2"))
         kinds = ("unknown_version",)
-    elif category == "oversized":  # text over 50,000 characters, or a record over 1 MiB
+    elif category == "oversized":  # text over 50,000 characters, or a record over its limit
         kinds = ("oversized",)
         if draw(st.integers(0, 3)):
             draft["text"] = "x" * draw(st.integers(50_001, 100_000))
-        else:
-            pad = b"z" * draw(st.integers(1_048_577, 2_000_000))
+        else:  # a Draft's limit is 1 MiB; events that carry one may reach 2 MiB less 16 KiB
+            least = 1_048_577 if topic == "drafts" else event_bytes(MODELS[topic], 1_048_576) + 1
+            pad = b"z" * draw(st.integers(least, 2_000_000 if topic == "drafts" else least + 4_000))
             value = json.dumps(body).encode()[:-1] + b', "pad": "' + pad + b'"}'
     elif category == "invalid_utf8":
         raw = json.dumps(body).encode()

@@ -7,9 +7,17 @@ Draft and its Score, a Decision holds all of it, so any consumer can act on one 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, JsonValue, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    Field,
+    JsonValue,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+)
 from pydantic_core import PydanticCustomError
 
 from hitl_schemas.common import (
@@ -116,9 +124,24 @@ class Signal(Part):
     name: Identifier
     value: float
     spans: list[Span] = Field(default_factory=list)
+    spans_omitted: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Flagged spans left out of `spans` to bound the event's size (the scorer "
+        "keeps the first ones by position; a stage whose output would pass the size limit "
+        "keeps none). `value` counts them all.",
+    )
     failed: bool = False
     error: ShortText | None = None
     details: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _omit_zero_count(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Written only when spans were left out: an event with every span is byte for byte what
+        # the previous release wrote, so readers not yet upgraded (extra="forbid") still read it.
+        data: dict[str, Any] = handler(self)
+        if not self.spans_omitted:
+            data.pop("spans_omitted", None)
+        return data
 
 
 class Score(Part):
@@ -312,8 +335,16 @@ class ModelVersion(Event):
 
 # --- Dead letters ------------------------------------------------------------------------------
 
+# output_too_large: a valid record whose output cannot be produced within the size limit, even
+# after dropping what can be dropped honestly (hitl_runtime.limits); the input is dead-lettered.
 ErrorKind = Literal[
-    "invalid_json", "schema", "unknown_version", "oversized", "processing", "unverified"
+    "invalid_json",
+    "schema",
+    "unknown_version",
+    "oversized",
+    "processing",
+    "unverified",
+    "output_too_large",
 ]
 
 

@@ -20,7 +20,13 @@ from confluent_kafka import Message
 
 from hitl_runtime.cloudevents import check_headers
 from hitl_runtime.kafka import EventPublisher
-from hitl_runtime.metrics import DLQ_MESSAGES, MESSAGES_CONSUMED, UNVERIFIED_EVENTS
+from hitl_runtime.limits import RECORD_ENVELOPE_BYTES, OutputTooLarge, without_spans
+from hitl_runtime.metrics import (
+    DLQ_MESSAGES,
+    MESSAGES_CONSUMED,
+    OUTPUTS_SHRUNK,
+    UNVERIFIED_EVENTS,
+)
 from hitl_runtime.serde import EventValidationError, decode, encode
 from hitl_runtime.signing import Verifier, describe
 from hitl_schemas import DeadLetter, ErrorInfo, Event, Limits
@@ -31,7 +37,7 @@ E = TypeVar("E", bound=Event)
 Headers = list[tuple[str, str | bytes | None]]
 # Room in a dead-letter record for what is not the letter's value: its key and CloudEvents
 # headers (the key is cut to this much when the original is too big to copy), and batch framing.
-_ENVELOPE_BYTES = 16_384
+_ENVELOPE_BYTES = RECORD_ENVELOPE_BYTES
 
 
 def record_headers(msg: Message) -> Headers | None:
@@ -211,3 +217,51 @@ def decode_or_dead_letter(
         dead_letters.send(msg, exc, headers=headers)
         return None
     return event
+
+
+def publish_or_dead_letter(
+    msg: Message,
+    topic_name: str,
+    key: str,
+    event: E,
+    *,
+    publisher: EventPublisher,
+    dead_letters: DeadLetterPublisher,
+) -> E | None:
+    """Publish what `msg` became, bounded: as it is; if too large, without the span lists of its
+    score (each signal says how many it left out); if still too large, not at all: `msg` goes
+    to its DLQ (`output_too_large`, with both sizes) and the stage goes on with the next record.
+    Returns the event published, or None."""
+    try:
+        publisher.publish(topic_name, key, event)
+        return event
+    except OutputTooLarge as exc:
+        too_large = exc
+    smaller = without_spans(event)
+    if smaller is not event:
+        try:
+            publisher.publish(topic_name, key, smaller)
+        except OutputTooLarge as exc:
+            too_large = exc
+        else:
+            OUTPUTS_SHRUNK.labels(service=dead_letters.service, topic=topic_name).inc()
+            log.warning(
+                "output published without its spans to fit the size limit",
+                extra={
+                    "fields": {
+                        "topic": topic_name,
+                        "key": key[:128],
+                        "bytes": too_large.size,
+                        "limit": too_large.limit,
+                    }
+                },
+            )
+            return smaller
+    dead_letters.send(
+        msg,
+        ErrorInfo(
+            kind="output_too_large",
+            message=f"{too_large} even without its spans; input {len(msg.value() or b'')} bytes",
+        ),
+    )
+    return None

@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient
 
 from hitl_runtime.cloudevents import ce_headers, source_of
+from hitl_runtime.limits import OutputTooLarge, max_event_bytes, max_record_bytes
 from hitl_runtime.metrics import MESSAGES_PRODUCED
 from hitl_runtime.serde import encode
 from hitl_runtime.settings import ServiceSettings
@@ -89,12 +90,6 @@ def _log_client_error(err: KafkaError) -> None:
     fields = {"code": err.name(), "reason": err.str(), "similar_held_back": held}
     log.log(logging.ERROR if fatal else logging.WARNING, "kafka client error",
             extra={"fields": fields})  # fmt: skip
-
-
-def max_record_bytes(settings: ServiceSettings) -> int:
-    """The largest record our clients produce or fetch: twice the event limit, because a dead
-    letter carries a whole bad record base64-encoded (and at least 1 MiB)."""
-    return max(settings.max_message_bytes * 2, 1_048_576)
 
 
 def make_producer(
@@ -183,12 +178,16 @@ class EventPublisher:
         self._service = settings.service_name
         self._failures: list[str] = []
         self.max_record_bytes = max_record_bytes(settings)
+        self._settings = settings  # each event type's size limit (hitl_runtime.limits)
 
     def publish(
         self, topic_name: str, key: str, event: Event, *, event_id: str | None = None
     ) -> None:
         target = topic(topic_name, self._prefix)
         value = encode(event)
+        limit = max_event_bytes(self._settings, type(event))
+        if len(value) > limit:  # librdkafka would refuse it with an error no transaction survives
+            raise OutputTooLarge(topic_name, type(event).__name__, len(value), limit)
         headers = ce_headers(event, source=self._source, subject=key, event_id=event_id)
         if self._signer is not None:
             headers = self._signer.sign(topic_name, key, value, headers)

@@ -36,6 +36,11 @@ DLQ_MESSAGES = Counter(
     "Records sent to a dead-letter topic, per source topic and error kind.",
     ["service", "topic", "kind"],
 )
+OUTPUTS_SHRUNK = Counter(
+    "hitl_outputs_shrunk_total",
+    "Events published without their span lists (counts kept) to stay within the size limit.",
+    ["service", "topic"],
+)
 DUPLICATES_DROPPED = Counter(
     "hitl_duplicates_dropped_total",
     "Re-sent events dropped because their id was seen recently (see hitl_runtime.recent).",

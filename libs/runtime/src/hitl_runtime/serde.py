@@ -12,6 +12,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails, from_json
 
+from hitl_runtime.limits import event_bytes
 from hitl_schemas import DEFAULT_LIMITS, ErrorInfo, Event, Limits
 from hitl_schemas.events import ErrorKind
 
@@ -45,11 +46,13 @@ def decode(model: type[E], data: bytes | None, limits: Limits = DEFAULT_LIMITS) 
     """Parse and validate one event, or raise EventValidationError."""
     if not data:
         raise EventValidationError("invalid_json", "empty payload; expected a JSON object")
-    if len(data) > limits.max_message_bytes:
+    # A Draft is held to HITL_MAX_MESSAGE_BYTES; an event that carries one may be larger.
+    size_limit = event_bytes(model, limits.max_message_bytes)
+    if len(data) > size_limit:
         raise EventValidationError(
             "oversized",
-            f"payload is {len(data)} bytes, over the limit of {limits.max_message_bytes} "
-            "(HITL_MAX_MESSAGE_BYTES)",
+            f"payload is {len(data)} bytes, over the limit of {size_limit} for a "
+            f"{model.__name__} (from HITL_MAX_MESSAGE_BYTES)",
         )
     try:
         event = model.model_validate_json(data, context={"limits": limits})

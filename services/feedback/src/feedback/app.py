@@ -22,7 +22,7 @@ from feedback.examples import to_example
 from feedback.metrics import EXAMPLES, observe_serving
 from feedback.retraining import run_once, serving_model, targets_of
 from feedback.trigger import RetrainWorker
-from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
+from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter, publish_or_dead_letter
 from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
 from hitl_runtime.metrics import DUPLICATES_DROPPED, content_type_label
 from hitl_runtime.policy import Policy, load_policy
@@ -109,7 +109,16 @@ class FeedbackService:
             example = to_example(
                 decision, lineage, self.policy.for_type(decision.content_type), now
             )
-            self.publisher.publish("retraining-feedback", decision.draft_id, example)
+            published = publish_or_dead_letter(
+                msg,
+                "retraining-feedback",
+                decision.draft_id,
+                example,
+                publisher=self.publisher,
+                dead_letters=self.dead_letters,
+            )
+            if published is None:
+                continue  # dead-lettered: its example cannot be produced within the limit
             self._batch_examples += 1
             known = self.policy.content_types
             EXAMPLES.labels(

@@ -13,14 +13,17 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hitl_runtime.cloudevents import ce_headers, source_of
-from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
+from hitl_runtime.dlq import DeadLetterPublisher, dead_letter_for, decode_or_dead_letter
 from hitl_runtime.kafka import make_consumer
 from hitl_runtime.lag import LagReporter
-from hitl_runtime.metrics import BATCH_SIZE, MESSAGES_PRODUCED, PROCESSING_SECONDS
+from hitl_runtime.limits import fit, max_event_bytes
+from hitl_runtime.metrics import BATCH_SIZE, DLQ_MESSAGES, MESSAGES_PRODUCED, PROCESSING_SECONDS
 from hitl_runtime.policy import Policy
+from hitl_runtime.serde import encode
 from hitl_runtime.signing import signer_for
 from hitl_runtime.txn import next_offsets
-from hitl_schemas import Decision, RoutedDraft, topic
+from hitl_schemas import Decision, ErrorInfo, RoutedDraft, topic
+from hitl_schemas.registry import dlq_of
 from review_api import metrics, readmodels, service, sla
 from review_api.config import ReviewApiSettings
 from review_api.db import Item, Outbox
@@ -169,9 +172,18 @@ async def _publish(
 
     source = source_of(settings.service_name)
     signer = signer_for(settings)  # readers drop decisions review-api's key did not sign
+    limit = max_event_bytes(settings, Decision)
     for row in rows:
         event = Decision.model_validate_json(row.payload)
         value = row.payload.encode()
+        fitted = fit(event, value, limit)  # too large: without its spans, else dead-lettered
+        if fitted is None:
+            try:
+                _dead_letter_unpublishable(producer, row, len(value), limit, settings, report)
+            except BufferError:
+                break
+            continue
+        event, value = fitted
         headers = ce_headers(event, source=source, subject=row.key, event_id=event.decision_id)
         if signer is not None:
             headers = signer.sign("decisions", row.key, value, headers)
@@ -197,6 +209,41 @@ async def _publish(
             extra={"fields": {"undelivered": sum(failures.values()), "reasons": failures}},
         )
     return delivered
+
+
+def _dead_letter_unpublishable(
+    producer: Producer,
+    row: Outbox,
+    size: int,
+    limit: int,
+    settings: ReviewApiSettings,
+    report: Callable[[int], Callable[[KafkaError | None, Message], None]],
+) -> None:
+    """A decision too large to publish even without its spans must not be retried each pass
+    forever: it goes to `decisions.dlq` with the reason (the row is marked sent once the letter
+    is delivered) and its payload stays in the outbox row, to be sent again (sent_at set back to
+    NULL) after HITL_MAX_MESSAGE_BYTES and the broker's limit are raised."""
+    reason = (
+        f"decision {row.key} would be {size} bytes, over the limit of {limit} bytes (from "
+        f"HITL_MAX_MESSAGE_BYTES) even without its spans; never published: it stays in "
+        f"review-api's outbox, row {row.id}"
+    )
+    letter = dead_letter_for(
+        topic="decisions", partition=0, offset=0, key=row.key, value=None, headers=None,
+        error=ErrorInfo(kind="output_too_large", message=reason), service=settings.service_name,
+    )  # fmt: skip
+    producer.produce(
+        topic(dlq_of("decisions"), settings.topic_prefix),
+        key=row.key.encode(),
+        value=encode(letter),
+        headers=ce_headers(letter, source=source_of(settings.service_name), subject=row.key),
+        on_delivery=report(row.id),
+    )
+    DLQ_MESSAGES.labels(settings.service_name, "decisions", "output_too_large").inc()
+    log.error(
+        "decision too large to publish; sent to decisions.dlq, kept in the outbox",
+        extra={"fields": {"outbox_id": row.id, "key": row.key, "bytes": size, "limit": limit}},
+    )
 
 
 async def _mark_sent(

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, Message, Producer
 
-from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
+from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter, publish_or_dead_letter
 from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
 from hitl_runtime.metrics import END_TO_END_SECONDS, content_type_label
@@ -137,7 +137,16 @@ class RouteStage:
                 )
                 continue
             name = "auto-approved" if routed.route == "auto_approved" else "needs-review"
-            self.publisher.publish(name, scored.draft.draft_id, routed)
+            published = publish_or_dead_letter(
+                msg,
+                name,
+                scored.draft.draft_id,
+                routed,
+                publisher=self.publisher,
+                dead_letters=self.dead_letters,
+            )
+            if published is None:
+                continue  # dead-lettered: its RoutedDraft cannot be produced within the limit
             label = content_type_label(ct, self.policy.content_types)
             metrics.ROUTED.labels(label, routed.route, routed.reason.kind).inc()
             if routed.reason.kind == "unknown_content_type":

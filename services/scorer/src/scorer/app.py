@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, Message, Producer
 
-from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter
+from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter, publish_or_dead_letter
 from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
 from hitl_runtime.metrics import END_TO_END_SECONDS, content_type_label
@@ -74,19 +74,30 @@ class ScorerService:
         """Decode, score and publish one batch (inside the caller's transaction)."""
         started = time.perf_counter()
         drafts: list[Draft] = []
+        inputs: list[Message] = []  # each draft's record, to dead-letter if its output cannot go
         for msg in records:
             draft = decode_or_dead_letter(
                 msg, Draft, limits=self.settings.limits, dead_letters=self.dead_letters
             )
             if draft is not None:
                 drafts.append(draft)
+                inputs.append(msg)
         if not drafts:
             return
         model = self.models.current
         scores, stats = self.scorer.score_batch(drafts, model)
         known = self.scorer.policy.content_types
-        for draft, score in zip(drafts, scores, strict=True):
-            self.publisher.publish("scored", draft.draft_id, ScoredDraft(draft=draft, score=score))
+        for msg, draft, score in zip(inputs, drafts, scores, strict=True):
+            scored = publish_or_dead_letter(
+                msg,
+                "scored",
+                draft.draft_id,
+                ScoredDraft(draft=draft, score=score),
+                publisher=self.publisher,
+                dead_letters=self.dead_letters,
+            )
+            if scored is None:
+                continue
             DRAFTS_SCORED.labels(content_type=content_type_label(draft.content_type, known)).inc()
         now = datetime.now(UTC)
         for draft in drafts:
@@ -114,6 +125,7 @@ def bootstrap(
     scorer = Scorer(
         policy=policy or load_policy(settings.policy_file),
         toxicity=toxicity or ToxicityClassifier(),
+        max_spans_per_signal=settings.max_spans_per_signal,
     )
     producer = producer or make_producer(
         settings, transactional_id=settings.scoped(settings.effective_transactional_id)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from hitl_runtime.settings import ServiceSettings, load_settings
+from scorer.scoring import MAX_SPANS_PER_SIGNAL
 
 
 class ScorerSettings(ServiceSettings):
@@ -38,6 +39,13 @@ class ScorerSettings(ServiceSettings):
         ge=0,
         le=300,
         description="seconds to wait at start for the newest model on scorer-models (0-300)",
+    )
+    max_spans_per_signal: int = Field(
+        default=MAX_SPANS_PER_SIGNAL,
+        ge=0,
+        le=10_000,
+        description="flagged spans kept per signal on a scored draft, the rest only counted "
+        "(0 to 10000)",
     )
 
     @property

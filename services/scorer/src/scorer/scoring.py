@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from hitl_runtime.limits import cap_spans
 from hitl_runtime.policy import CommitmentKind, FormPolicy, Policy
 from hitl_schemas import Draft, Score, Signal, Span
 from scorer.features import features, ngram_vector
@@ -35,6 +36,9 @@ ALL_COMMITMENTS: tuple[CommitmentKind, ...] = (
 DEFAULT_FORM = FormPolicy()
 
 PerDraft = Callable[[Draft], SignalResult]
+# Flagged spans a signal reports on one draft; the rest are counted (Signal.spans_omitted). A
+# reviewer reads a few dozen highlights, and 17,000 of them made a 2 MB event (issue 15).
+MAX_SPANS_PER_SIGNAL = 50
 
 
 @dataclass
@@ -49,6 +53,7 @@ class BatchStats:
 class Scorer:
     policy: Policy
     toxicity: ToxicityClassifier
+    max_spans_per_signal: int = MAX_SPANS_PER_SIGNAL
 
     def _per_draft_signals(self, draft: Draft) -> list[tuple[str, PerDraft]]:
         ct = self.policy.for_type(draft.content_type)
@@ -98,15 +103,14 @@ class Scorer:
             ngrams = ngram_vector(draft.text) if model.reads_text else None
             row = features(draft, results[i])
             confidence = model.predict(row, draft.content_type, ngrams)
-            scores.append(
-                Score(
-                    confidence=confidence,
-                    signals=_signals(results[i], errors[i], by_signal(model.contributions(row))),
-                    model_name=model.name,
-                    model_version=model.version,
-                    scored_at=scored_at,
-                )
+            score = Score(
+                confidence=confidence,
+                signals=_signals(results[i], errors[i], by_signal(model.contributions(row))),
+                model_name=model.name,
+                model_version=model.version,
+                scored_at=scored_at,
             )
+            scores.append(cap_spans(score, self.max_spans_per_signal))
         return scores, stats
 
     def _toxicity_alone(self, draft: Draft, errors: dict[str, str]) -> SignalResult | None:
