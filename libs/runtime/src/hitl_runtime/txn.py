@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import Counter
 
 from hitl_runtime.health import STAGES, GroupMembership, Health
@@ -38,6 +38,24 @@ def next_offsets(records: Sequence[Message]) -> list[TopicPartition]:
         key = (msg.topic() or "", msg.partition() or 0)
         last[key] = max(last.get(key, -1), msg.offset() or 0)
     return [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
+
+
+def usable(msg: Message) -> bool:
+    """Is this a record (not an error event)? A fatal consumer error is raised: the consumer
+    is dead for good (e.g. fenced: a broker crash lost the static member's id, and the replica
+    that rejoined under the same group.instance.id took its place), and a loop that logged it
+    and polled on would route nothing, alive, forever. The restarted process rejoins."""
+    err = msg.error()
+    if err is None:
+        return True
+    if err.fatal() or err.code() == KafkaError._FATAL:
+        log.critical(
+            "fatal consumer error; the consumer cannot be used again",
+            extra={"fields": {"code": err.name(), "reason": err.str()}},
+        )
+        raise KafkaException(err)
+    log.warning("consume error", extra={"fields": {"code": err.name(), "reason": err.str()}})
+    return False
 
 
 def rewind(consumer: Consumer, records: Sequence[Message]) -> None:
@@ -96,7 +114,7 @@ class TransactionalLoop:
         try:
             while not stop.is_set():
                 msgs = self.consumer.consume(self.batch_size, self.batch_timeout)
-                records = [m for m in msgs if self._usable(m)]
+                records = [m for m in msgs if usable(m)]
                 if records:
                     started = time.perf_counter()
                     BATCH_SIZE.labels(self.service, self.stage).observe(len(records))
@@ -112,13 +130,6 @@ class TransactionalLoop:
         finally:
             self.lag.clear()
             self.consumer.close()
-
-    def _usable(self, msg: Message) -> bool:
-        err = msg.error()
-        if err is None:
-            return True
-        log.warning("consume error", extra={"fields": {"code": err.name(), "reason": err.str()}})
-        return False
 
     def _resume(self, call: Callable[[], object], what: str, stop: threading.Event) -> bool:
         """Call until it succeeds, retrying what librdkafka says to retry; False if stopped

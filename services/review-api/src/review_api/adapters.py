@@ -20,7 +20,7 @@ from hitl_runtime.kafka import make_consumer
 from hitl_runtime.lag import LagReporter
 from hitl_runtime.metrics import BATCH_SIZE, MESSAGES_PRODUCED, PROCESSING_SECONDS
 from hitl_runtime.policy import Policy
-from hitl_runtime.txn import next_offsets, rewind
+from hitl_runtime.txn import next_offsets, rewind, usable
 from hitl_schemas import Decision, RoutedDraft, topic
 from review_api import metrics, readmodels, service, sla
 from review_api.config import ReviewApiSettings
@@ -61,7 +61,7 @@ async def ingest_forever(
     try:
         while not stop.is_set():
             msgs = await asyncio.to_thread(consumer.consume, 500, 0.5)
-            records = [m for m in msgs if m.error() is None]
+            records = [m for m in msgs if usable(m)]  # a fatal error ends ingest
             if records:
                 started = time.perf_counter()
                 BATCH_SIZE.labels(settings.service_name, "ingest").observe(len(records))
