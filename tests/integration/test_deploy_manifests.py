@@ -295,7 +295,9 @@ def test_probes_and_ports_match_the_services_settings(rendered: list[dict[str, A
         if name in STREAMS:
             assert ports == {"metrics": METRICS_PORTS[name]}
             assert env["HITL_METRICS_PORT"]["value"] == str(METRICS_PORTS[name])
-            paths = {"/metrics"}
+            paths = {"/metrics", "/livez", "/readyz"}
+            assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         else:
             assert env["HITL_HTTP_PORT"]["value"] == str(ports["http"])
             assert env["HITL_HTTP_HOST"]["value"] == "0.0.0.0"

@@ -102,6 +102,25 @@ def audit(flow: Flow) -> Audit:
     )
 
 
+def owed(flow: Flow, *, limit: int = 20) -> dict[str, list[str]]:
+    """Per stage, the first `limit` ids still missing (sorted): what a stuck run owes."""
+    dead = set(flow.dead_drafts)
+    live = set(flow.drafts) - dead
+    reviewed = set(flow.needs_review)
+    decided = {draft_id for draft_id, _ in flow.decisions} & reviewed
+    wanted = {
+        "scored": (live, set(flow.scored)),
+        "routed or dead-lettered": (set(flow.drafts), set(flow.routed) | dead),
+        "decided": (reviewed, decided),
+        "learned (feedback example)": (decided, set(flow.feedback)),
+    }
+    return {
+        name: sorted(expected - arrived)[:limit]
+        for name, (expected, arrived) in wanted.items()
+        if expected - arrived
+    }
+
+
 def render(result: Audit) -> str:
     lines = [f"{'stage':<28}{'expected':>9}{'delivered':>10}{'missing':>8}{'dups':>6}{'extra':>7}"]
     for s in result.stages:

@@ -7,6 +7,11 @@ the database once. When every draft has been routed, every reviewed item decided
 decision learned from (or a deadline passes), it stops the services, reads every topic from the
 beginning with read_committed and audits the invariants of DESIGN.md (`hitl_sim.audit`): it
 prints the counts, writes them as JSON and exits 1 on any loss or duplicate.
+
+The run keeps its own deadline (`--budget`): past it, it reports what is still owed (ids per
+stage, consumer lag per group, which services are up and when each stage last made progress),
+stops everything it started and fails. SIGTERM and SIGINT stop it the same way, so a caller's
+timeout never leaves a broker or database behind.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import json
 import logging
 import random
+import signal
 import threading
 import time
 import uuid
@@ -28,6 +34,7 @@ from rich.console import Console
 from hitl_runtime.settings import ServiceSettings
 from hitl_sim.audit import Audit, audit, render
 from hitl_sim.bots import run_all
+from hitl_sim.diagnose import diagnose, render_report
 from hitl_sim.infra import PrivateBroker, PrivateDatabase
 from hitl_sim.live import Tally, publish
 from hitl_sim.procs import Supervisor
@@ -66,6 +73,7 @@ class Record:
 
     faults: list[dict[str, object]] = field(default_factory=list)
     unplanned_exits: Counter[str] = field(default_factory=Counter)
+    exit_statuses: list[dict[str, object]] = field(default_factory=list)
 
 
 class Chaos:
@@ -102,7 +110,10 @@ class Chaos:
         if fault.target == "broker":
             self.broker.crash()
             stop.wait(fault.down_for)  # the outage itself, not a synchronisation
-            self.broker.start()
+            try:
+                self.broker.start()
+            except Exception:  # noqa: BLE001 - a slow recovery on a loaded machine: once more
+                self.broker.start()
         elif fault.target == "database":
             self.db.stop()
             stop.wait(fault.down_for)
@@ -131,6 +142,9 @@ class Chaos:
             for name in self.supervisor.dead():
                 if name not in self._down:
                     self.record.unplanned_exits[name] += 1
+                    self.record.exit_statuses.append(
+                        {"service": name, "status": self.supervisor.procs[name][0].returncode}
+                    )
                     self.supervisor.restart(name)
 
 
@@ -141,10 +155,12 @@ class Outcome:
     seconds: float
     faults: list[dict[str, object]]
     unplanned_exits: dict[str, int]
+    exit_statuses: list[dict[str, object]]
     bot_decisions: int
     bot_errors: int
     completed: bool
     audit: Audit
+    stuck_report: dict[str, object] | None = None
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -162,6 +178,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=300.0,
                    help="seconds to wait after traffic for everything to be decided")  # fmt: skip
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--budget", type=float,
+                   help="seconds for the whole run, start-up included (default: traffic + "
+                   "settle + 300); past it the run reports what is owed and fails")  # fmt: skip
+    p.add_argument("--state", type=Path,
+                   help="directory for the run's broker, database and logs "
+                   "(default .local/chaos/<run>)")  # fmt: skip
     p.add_argument("--json", type=Path, help="write the outcome here")
     return p.parse_args(argv)
 
@@ -171,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     # The bots count their errors (every outage makes some); a line for each is noise here.
     logging.getLogger("hitl_sim.bots").setLevel(logging.ERROR)
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds through run()'s clean-up
+
+    signal.signal(signal.SIGTERM, terminate)
     outcome = run(args, console)
     for fault in outcome.faults:
         console.print(f"fault: {fault['target']} down at {fault['at_s']} s, back at "
@@ -182,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{'completed' if outcome.completed else 'NOT completed'} in {outcome.seconds} s"
     )
     console.print(render(outcome.audit))
+    if outcome.stuck_report is not None:
+        console.print(render_report(outcome.stuck_report), markup=False)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(outcome.as_dict(), indent=2) + "\n")
@@ -190,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     run_id = f"chaos{uuid.uuid4().hex[:6]}"
-    state = ROOT / ".local" / "chaos" / run_id
+    state = (args.state or ROOT / ".local" / "chaos") / run_id
+    budget = args.budget or args.drafts / args.rate + args.settle + 300
+    deadline = time.monotonic() + budget
     state.mkdir(parents=True, exist_ok=True)
     broker, db = PrivateBroker(state / "kafka"), PrivateDatabase(state / "postgres")
     supervisor = Supervisor(state)
@@ -224,24 +255,39 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
             seed=args.seed,
         )  # fmt: skip
         threads += chaos.start(faults, time.monotonic(), stop)
-        while any(t.is_alive() for t in threads[2:]):
+        while any(t.is_alive() for t in threads[2:]) and time.monotonic() < deadline:
             chaos.restart_the_fallen()
             threads[-1].join(1.0)  # a bounded wait between checks for services that exited
-        completed = settle(stack.settings, args, done_publishing, chaos, console)
+        completed = settle(stack.settings, args, done_publishing, chaos, console, deadline)
+        stuck_report = None
+        snapshot = None
+        if not completed:
+            try:
+                snapshot = read_flow(stack.settings, final=False, timeout=30)
+                stuck_report = diagnose(stack.settings, snapshot, supervisor, stack.metrics_urls)
+            except Exception as exc:  # noqa: BLE001 - the broker itself may be what is stuck
+                stuck_report = {"owed": {}, "processes": {}, "error": f"{exc}"[:300]}
         stop.set()
         threads[1].join(30)
         supervisor.stop_all()
-        flow = read_flow(stack.settings, final=True)
+        try:
+            flow = read_flow(stack.settings, final=True, timeout=120 if completed else 30)
+        except TimeoutError:
+            if snapshot is None:
+                raise
+            flow = snapshot  # a stuck run: what could be read is the audit
         return Outcome(
             run_id=run_id,
             drafts=len(stack.truths),
             seconds=round(time.monotonic() - began, 1),
             faults=chaos.record.faults,
             unplanned_exits=dict(chaos.record.unplanned_exits),
+            exit_statuses=chaos.record.exit_statuses,
             bot_decisions=sum(b.stats.decided for b in stack.bots),
             bot_errors=sum(b.stats.errors for b in stack.bots),
             completed=completed,
             audit=audit(flow),
+            stuck_report=stuck_report,
         )
     finally:
         stop.set()
@@ -259,12 +305,14 @@ def settle(
     done_publishing: threading.Event,
     chaos: Chaos,
     console: Console,
+    budget_deadline: float,
 ) -> bool:
     """Wait, with a deadline, until every stage has delivered everything it owes."""
-    if not done_publishing.wait(args.drafts / args.rate + 180):
+    left = budget_deadline - time.monotonic()
+    if not done_publishing.wait(max(0.0, min(args.drafts / args.rate + 180, left))):
         console.print("chaos: the publisher did not finish")
         return False
-    deadline = time.monotonic() + args.settle
+    deadline = min(time.monotonic() + args.settle, budget_deadline)
     while time.monotonic() < deadline:
         chaos.restart_the_fallen()
         flow = read_flow(settings, final=False)

@@ -51,7 +51,9 @@ class PrivateBroker:
     def __init__(self, state: Path) -> None:
         self.state = state
         self.port = free_port_pair()
-        self.env = {"HITL_KAFKA_PORT": str(self.port), "HITL_KAFKA_STATE": str(state)}
+        # A restart on a loaded machine (a chaos run beside the suite) can take minutes.
+        self.env = {"HITL_KAFKA_PORT": str(self.port), "HITL_KAFKA_STATE": str(state),
+                    "HITL_KAFKA_START_TIMEOUT": "240"}  # fmt: skip
 
     @property
     def bootstrap(self) -> str:

@@ -96,7 +96,7 @@ def create_admin_key(env: dict[str, str]) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def wait_healthy(base: str, supervisor: Supervisor, timeout: float = 90) -> None:
+def wait_healthy(base: str, supervisor: Supervisor, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if dead := supervisor.dead():

@@ -141,6 +141,20 @@ def make_admin(settings: ServiceSettings) -> AdminClient:
     return AdminClient(client_config(settings))
 
 
+def broker_probe(settings: ServiceSettings, *, timeout: float = 5.0) -> Callable[[], bool]:
+    """A check that the cluster answers a metadata request now (for the stage watchdog)."""
+    admin = make_admin(settings)
+
+    def answers() -> bool:
+        try:
+            admin.list_topics(timeout=timeout)
+        except KafkaException:
+            return False
+        return True
+
+    return answers
+
+
 def topic_names_when_reachable(admin: AdminClient, *, timeout: float = 300.0) -> set[str]:
     """The cluster's topic names, asked until the broker answers: a replica (re)started while
     the broker is down waits for it, as its clients would, instead of exiting at start."""

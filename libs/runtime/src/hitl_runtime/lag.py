@@ -62,6 +62,9 @@ class LagReporter:
         self._clock = clock
         self._next = 0.0
         self._reported: set[tuple[str, int]] = set()
+        # Records known to wait on the partitions held, as of the last update (None: not yet
+        # read): the stage watchdog counts an idle poll as progress only when this is 0.
+        self.waiting: int | None = None
 
     def _registered(self, broker_topic: str) -> str:
         # The same topic label as hitl_messages_consumed_total: the registry name, no prefix.
@@ -90,6 +93,7 @@ class LagReporter:
         for name, partition in self._reported - lags.keys():
             CONSUMER_LAG.remove(self.service, name, str(partition))
         self._reported = set(lags)
+        self.waiting = sum(lags.values())
 
     def clear(self) -> None:
         """Stop reporting (the consumer is closing): its partitions are someone else's now."""

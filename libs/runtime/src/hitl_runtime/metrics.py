@@ -7,9 +7,15 @@ Every metric is in the table of docs/metrics.md (a unit test keeps it complete).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Container
+from http.server import ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, MetricsHandler
+
+if TYPE_CHECKING:
+    from hitl_runtime.health import Health
 
 # The one label value every content type the policy does not name shares. Content types come
 # from producers: one series per made-up type would let any producer grow every service's
@@ -82,7 +88,35 @@ CONSUMER_LAG = Gauge(
 )
 
 
-def serve_metrics(port: int) -> None:
-    """Start the /metrics endpoint on all interfaces (Prometheus scrapes it); 0 disables it."""
-    if port:
-        start_http_server(port)
+def serve_metrics(
+    port: int, *, health: Health | None = None, stall_seconds: float = 60.0
+) -> ThreadingHTTPServer | None:
+    """Start the /metrics endpoint on all interfaces (Prometheus scrapes it); 0 disables it.
+
+    With `health`, the same port answers the probes: `/livez` 503 once the watchdog found a
+    stage stuck, `/readyz` 200 when every stage has joined and made progress within
+    `stall_seconds`."""
+    if not port:
+        return None
+
+    class Handler(MetricsHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+            path = self.path.split("?", 1)[0]
+            if health is not None and path in ("/livez", "/readyz"):
+                ok = health.live() if path == "/livez" else health.ready(stall_seconds)
+                body = b"ok\n" if ok else f"not {path[1:-1]}: {health.stalled}\n".encode()
+                self.send_response(200 if ok else 503)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            super().do_GET()
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            return  # probes every few seconds are not news
+
+    server = ThreadingHTTPServer(("", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

@@ -78,6 +78,13 @@ class ServiceSettings(BaseSettings):
         default="INFO", description="DEBUG, INFO, WARNING or ERROR"
     )
     log_format: Literal["json", "text"] = Field(default="json", description="json or text")
+    stage_stall_seconds: float = Field(
+        default=60.0,
+        ge=5.0,
+        le=3600.0,
+        description="seconds a stage may make no progress while the broker answers before the "
+        "process exits for its supervisor to restart it (5 to 3600)",
+    )
     metrics_port: int = Field(
         default=9400,
         ge=0,

@@ -13,9 +13,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import Counter
 
+from hitl_runtime.health import STAGES, GroupMembership, Health
 from hitl_runtime.lag import LagReporter
 from hitl_runtime.metrics import BATCH_SIZE, PROCESSING_SECONDS
 
@@ -39,6 +40,24 @@ def next_offsets(records: Sequence[Message]) -> list[TopicPartition]:
     return [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
 
 
+def usable(msg: Message) -> bool:
+    """Is this a record (not an error event)? A fatal consumer error is raised: the consumer
+    is dead for good (e.g. fenced: a broker crash lost the static member's id, and the replica
+    that rejoined under the same group.instance.id took its place), and a loop that logged it
+    and polled on would route nothing, alive, forever. The restarted process rejoins."""
+    err = msg.error()
+    if err is None:
+        return True
+    if err.fatal() or err.code() == KafkaError._FATAL:
+        log.critical(
+            "fatal consumer error; the consumer cannot be used again",
+            extra={"fields": {"code": err.name(), "reason": err.str()}},
+        )
+        raise KafkaException(err)
+    log.warning("consume error", extra={"fields": {"code": err.name(), "reason": err.str()}})
+    return False
+
+
 def rewind(consumer: Consumer, records: Sequence[Message]) -> None:
     """Seek each partition back to the first record of an aborted batch."""
     first: dict[tuple[str, int], int] = {}
@@ -50,7 +69,13 @@ def rewind(consumer: Consumer, records: Sequence[Message]) -> None:
 
 
 class TransactionalLoop:
-    """Consume batches from `topics`, hand each to `handle` inside a transaction, commit."""
+    """Consume batches from `topics`, hand each to `handle` inside a transaction, commit.
+
+    Progress is reported to `health` (hitl_runtime.health): a committed batch, or a poll with
+    nothing waiting while the consumer holds its assignment. Calls librdkafka asks to be
+    retried ("retry call to resume": a timeout while the broker is away) are retried until they
+    succeed or the loop is stopped; the stage watchdog ends a process whose retries never do.
+    """
 
     def __init__(
         self,
@@ -65,6 +90,7 @@ class TransactionalLoop:
         stage: str,
         on_commit: Callable[[], object] | None = None,
         topic_prefix: str = "",
+        health: Health = STAGES,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -76,45 +102,75 @@ class TransactionalLoop:
         self.stage = stage
         self.on_commit = on_commit
         self.lag = LagReporter(service, topic_prefix=topic_prefix)
+        self.progress = health.stage(service, stage)
+        self.membership = GroupMembership()
 
     def run(self, stop: threading.Event) -> None:
         """Process until `stop` is set; the batch in hand is finished and committed first."""
-        self.producer.init_transactions(30)
-        self.consumer.subscribe(self.topics)
+        if not self._resume(lambda: self.producer.init_transactions(30), "init_transactions", stop):
+            self.consumer.close()
+            return
+        self.consumer.subscribe(self.topics, **self.membership.callbacks)
         try:
             while not stop.is_set():
                 msgs = self.consumer.consume(self.batch_size, self.batch_timeout)
-                records = [m for m in msgs if self._usable(m)]
+                records = [m for m in msgs if usable(m)]
                 if records:
                     started = time.perf_counter()
                     BATCH_SIZE.labels(self.service, self.stage).observe(len(records))
-                    self._in_transaction(records)
+                    if self._in_transaction(records, stop):
+                        self.progress.beat()
                     PROCESSING_SECONDS.labels(self.service, self.stage).observe(
                         time.perf_counter() - started
                     )
                 # Also when idle: the lag of a stalled or empty fetch must still be seen.
                 self.lag.update(self.consumer)
+                if not records and self.membership.in_group and self.lag.waiting == 0:
+                    self.progress.beat()
         finally:
             self.lag.clear()
             self.consumer.close()
 
-    def _usable(self, msg: Message) -> bool:
-        err = msg.error()
-        if err is None:
-            return True
-        log.warning("consume error", extra={"fields": {"code": err.name(), "reason": err.str()}})
-        return False
+    def _resume(self, call: Callable[[], object], what: str, stop: threading.Event) -> bool:
+        """Call until it succeeds, retrying what librdkafka says to retry; False if stopped
+        first. Errors that need an abort, and fatal ones, are raised."""
+        warned = False
+        while True:
+            try:
+                call()
+                return True
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not error.retriable() or error.txn_requires_abort() or error.fatal():
+                    raise
+                if stop.is_set():
+                    return False
+                if not warned:
+                    log.warning(
+                        "transactional call timed out; retrying until the broker answers",
+                        extra={"fields": {"stage": self.stage, "call": what,
+                                          "reason": error.str()}},
+                    )  # fmt: skip
+                    warned = True
 
-    def _in_transaction(self, records: Sequence[Message]) -> None:
+    def _in_transaction(self, records: Sequence[Message], stop: threading.Event) -> bool:
+        """One batch in one transaction: True once committed, False if aborted (the batch is
+        then read again) or stopped with the commit unfinished (aborted when we return)."""
         self.producer.begin_transaction()
         try:
             self.handle(records)
-            self.producer.send_offsets_to_transaction(
-                next_offsets(records), self.consumer.consumer_group_metadata(), 30
+            metadata = self.consumer.consumer_group_metadata()
+            offsets = next_offsets(records)
+            committed = self._resume(
+                lambda: self.producer.send_offsets_to_transaction(offsets, metadata, 30),
+                "send_offsets_to_transaction",
+                stop,
+            ) and self._resume(
+                lambda: self.producer.commit_transaction(60), "commit_transaction", stop
             )
-            self.producer.commit_transaction(60)
-            if self.on_commit is not None:
+            if committed and self.on_commit is not None:
                 self.on_commit()
+            return committed
         except KafkaException as exc:
             error = exc.args[0]
             if not error.txn_requires_abort():
@@ -124,5 +180,6 @@ class TransactionalLoop:
                 extra={"fields": {"stage": self.stage, "reason": error.str()}},
             )
             TRANSACTIONS_ABORTED.labels(service=self.service, stage=self.stage).inc()
-            self.producer.abort_transaction(30)
+            self._resume(lambda: self.producer.abort_transaction(30), "abort_transaction", stop)
             rewind(self.consumer, records)
+            return False

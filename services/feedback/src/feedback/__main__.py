@@ -9,6 +9,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from hitl_runtime.health import STAGES, start_watchdog
 from hitl_runtime.logs import configure_logging
 from hitl_runtime.metrics import serve_metrics
 from hitl_runtime.policy import PolicyError
@@ -59,7 +60,8 @@ def main(argv: list[str]) -> int:
     except (SettingsError, PolicyError) as exc:
         sys.stderr.write(f"feedback cannot start: {exc}\n")
         return 2
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, health=STAGES, stall_seconds=settings.stage_stall_seconds)
+    start_watchdog(settings)
     service.run(stop)
     return 0
 

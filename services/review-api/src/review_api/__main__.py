@@ -11,6 +11,7 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 
+from hitl_runtime.health import STAGES, start_watchdog
 from hitl_runtime.logs import configure_logging
 from hitl_runtime.metrics import serve_metrics
 from hitl_runtime.policy import PolicyError, load_policy
@@ -92,7 +93,9 @@ def main(argv: list[str]) -> int:
         return 2
     # A separate /metrics port when set (e.g. scraped on a port not exposed with the API);
     # /metrics on the API port serves the same registry either way.
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, health=STAGES, stall_seconds=settings.stage_stall_seconds)
+    if settings.ingest:
+        start_watchdog(settings)  # over the ingest stage; /healthz follows it
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)
     return 0
 

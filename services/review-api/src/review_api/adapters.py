@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hitl_runtime.cloudevents import ce_headers, source_of
 from hitl_runtime.dlq import DeadLetterPublisher, dead_letter_for, decode_or_dead_letter
+from hitl_runtime.health import STAGES, GroupMembership
 from hitl_runtime.kafka import make_consumer
 from hitl_runtime.lag import LagReporter
 from hitl_runtime.limits import fit, max_event_bytes
@@ -21,7 +23,7 @@ from hitl_runtime.metrics import BATCH_SIZE, DLQ_MESSAGES, MESSAGES_PRODUCED, PR
 from hitl_runtime.policy import Policy
 from hitl_runtime.serde import encode
 from hitl_runtime.signing import signer_for
-from hitl_runtime.txn import next_offsets
+from hitl_runtime.txn import next_offsets, rewind, usable
 from hitl_schemas import Decision, ErrorInfo, RoutedDraft, topic
 from hitl_schemas.registry import dlq_of
 from review_api import metrics, readmodels, service, sla
@@ -51,24 +53,46 @@ async def ingest_forever(
     settings: ReviewApiSettings,
     stop: asyncio.Event,
 ) -> None:
-    """Store each routed draft once; commit offsets only after the database commit."""
-    consumer.subscribe([topic("needs-review", settings.topic_prefix)])
+    """Store each routed draft once; commit offsets only after the database commit.
+
+    A batch that fails (the database or the broker away) is read again after a pause: ingest
+    is idempotent by draft id. The loop reports its progress to the stage watchdog; waiting
+    out a database outage counts as progress, only a loop that no longer turns does not."""
+    membership = GroupMembership()
+    consumer.subscribe([topic("needs-review", settings.topic_prefix)], **membership.callbacks)
     lag = LagReporter(settings.service_name, topic_prefix=settings.topic_prefix)
+    progress = STAGES.stage(settings.service_name, "ingest")
     try:
         while not stop.is_set():
             msgs = await asyncio.to_thread(consumer.consume, 500, 0.5)
-            records = [m for m in msgs if m.error() is None]
+            records = [m for m in msgs if usable(m)]  # a fatal error ends ingest
             if records:
                 started = time.perf_counter()
                 BATCH_SIZE.labels(settings.service_name, "ingest").observe(len(records))
-                await ingest_batch(sessions, records, dead_letters, settings)
-                await asyncio.to_thread(dead_letters.flush, 30)
-                consumer.commit(offsets=next_offsets(records), asynchronous=False)
+                try:
+                    await ingest_batch(sessions, records, dead_letters, settings)
+                    await asyncio.to_thread(dead_letters.flush, 30)
+                    await asyncio.to_thread(
+                        consumer.commit, offsets=next_offsets(records), asynchronous=False
+                    )
+                except Exception as exc:  # noqa: BLE001 - ingest must outlive any outage
+                    log.warning(
+                        "ingest batch failed; reading it again",
+                        extra={"fields": {"error": f"{type(exc).__name__}: {exc}"[:300]}},
+                    )
+                    await asyncio.to_thread(rewind, consumer, records)
+                    progress.beat()  # alive and retrying: an outage is not a stuck stage
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1.0)  # retry pacing, ends on stop
+                    continue
+                progress.beat()
                 PROCESSING_SECONDS.labels(settings.service_name, "ingest").observe(
                     time.perf_counter() - started
                 )
             # Also when idle: a stalled fetch must still show as lag.
             lag.update(consumer)
+            if not records and membership.in_group and lag.waiting == 0:
+                progress.beat()
     finally:
         lag.clear()
         await asyncio.to_thread(consumer.close)

@@ -1,6 +1,8 @@
 """Entry point: `python -m router` runs the exactly-once stages and one faust worker.
 
-SIGTERM stops the faust worker; the stages then finish and commit their batch in hand.
+SIGTERM stops the faust worker; the stages then finish and commit their batch in hand. A stage
+that dies or stops making progress ends the whole process (the stage watchdog), so a live
+router is never one that routes nothing.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import sys
 import threading
 from collections.abc import Callable
 
+from hitl_runtime.health import STAGES, exit_process, start_watchdog
 from hitl_runtime.logs import configure_logging
 from hitl_runtime.metrics import serve_metrics
 from hitl_runtime.policy import PolicyError
 from hitl_runtime.settings import SettingsError
 
 log = logging.getLogger("router")
+SHUTDOWN_GRACE_SECONDS = 20.0
 
 
 def main() -> int:
@@ -33,12 +37,19 @@ def main() -> int:
     except (SettingsError, PolicyError) as exc:
         sys.stderr.write(f"router cannot start: {exc}\n")
         return 2
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, health=STAGES, stall_seconds=settings.stage_stall_seconds)
+    start_watchdog(settings)
     stop, failed = threading.Event(), threading.Event()
+    # Daemon threads: a stage stuck in a call must not keep a stopping process alive.
     stages = [
-        threading.Thread(target=guarded, args=(router.route_stage.run, stop, failed), name="route"),
         threading.Thread(
-            target=guarded, args=(router.regroup_stage.run, stop, failed), name="regroup"
+            target=guarded, args=(router.route_stage.run, stop, failed), name="route", daemon=True
+        ),
+        threading.Thread(
+            target=guarded,
+            args=(router.regroup_stage.run, stop, failed),
+            name="regroup",
+            daemon=True,
         ),
     ]
     for stage in stages:
@@ -67,6 +78,9 @@ def guarded(
         log.critical("a router stage died; stopping the router", exc_info=True)
         failed.set()
         os.kill(os.getpid(), signal.SIGTERM)
+        # The faust worker's shutdown can itself hang on an unreachable broker: a bounded wait.
+        if not stop.wait(SHUTDOWN_GRACE_SECONDS):
+            exit_process([threading.current_thread().name], "the router did not stop in time")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 
+from hitl_runtime.health import STAGES, start_watchdog
 from hitl_runtime.logs import configure_logging
 from hitl_runtime.metrics import serve_metrics
 from hitl_runtime.policy import PolicyError
@@ -27,7 +28,8 @@ def run_service() -> int:
     except (SettingsError, PolicyError) as exc:
         sys.stderr.write(f"scorer cannot start: {exc}\n")
         return 2
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, health=STAGES, stall_seconds=settings.stage_stall_seconds)
+    start_watchdog(settings)
     service.run(stop)
     return 0
 

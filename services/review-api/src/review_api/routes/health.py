@@ -9,14 +9,18 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from hitl_runtime.health import STAGES
 from review_api.models import Readiness
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", responses={503: {"description": "A stage is stuck; restart the pod"}})
+async def healthz() -> JSONResponse:
+    # Live unless the stage watchdog found the ingest stage stuck (it also ends the process).
+    if not STAGES.live():
+        return JSONResponse({"status": "stuck", "stages": STAGES.stalled}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @router.get(
