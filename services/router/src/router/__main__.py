@@ -67,11 +67,17 @@ def main() -> int:
 
 
 def guarded(
-    run: Callable[[threading.Event], None], stop: threading.Event, failed: threading.Event
+    run: Callable[[threading.Event], None],
+    stop: threading.Event,
+    failed: threading.Event,
+    *,
+    grace: float = SHUTDOWN_GRACE_SECONDS,
+    hard_exit: Callable[[list[str], str], None] = exit_process,
 ) -> None:
     """A stage that dies must take the process with it: a router whose faust worker lives on
     with a dead routing thread looks healthy and routes nothing. SIGTERM stops the worker the
-    usual way; the exit status says it failed, so the platform restarts it."""
+    usual way; the exit status says it failed, so the platform restarts it. If the stop has
+    not come `grace` seconds later, `hard_exit` ends the process."""
     try:
         run(stop)
     except BaseException:
@@ -79,8 +85,8 @@ def guarded(
         failed.set()
         os.kill(os.getpid(), signal.SIGTERM)
         # The faust worker's shutdown can itself hang on an unreachable broker: a bounded wait.
-        if not stop.wait(SHUTDOWN_GRACE_SECONDS):
-            exit_process([threading.current_thread().name], "the router did not stop in time")
+        if not stop.wait(grace):
+            hard_exit([threading.current_thread().name], "the router did not stop in time")
 
 
 if __name__ == "__main__":
