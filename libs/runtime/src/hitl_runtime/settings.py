@@ -245,7 +245,8 @@ class SettingsError(Exception):
     """Raised at start when settings are wrong; str() is meant for the operator."""
 
 
-S = TypeVar("S", bound=ServiceSettings)
+# Any settings class: a service's, or a command's that reads only part of them.
+S = TypeVar("S", bound=BaseSettings)
 
 
 def load_settings(cls: type[S], **overrides: Any) -> S:
@@ -265,7 +266,7 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
         ) from None
 
 
-def explain(cls: type[ServiceSettings], exc: ValidationError) -> str:
+def explain(cls: type[BaseSettings], exc: ValidationError) -> str:
     lines = [f"invalid settings for {cls.__name__}:"]
     for err in exc.errors(include_url=False, include_input=False):
         loc = [str(p) for p in err["loc"]]

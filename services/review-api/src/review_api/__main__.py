@@ -19,7 +19,7 @@ from hitl_runtime.settings import SettingsError
 
 
 async def _create_reviewer(args: argparse.Namespace) -> str:
-    from review_api.config import load
+    from review_api.config import load_store
     from review_api.db import ApiKey, Reviewer
     from review_api.store import (
         append_audit,
@@ -30,7 +30,7 @@ async def _create_reviewer(args: argparse.Namespace) -> str:
         sessions,
     )
 
-    settings = load()
+    settings = load_store()  # the database and policy only: no signing key needed here
     policy = load_policy(settings.policy_file)
     if args.tier not in policy.tiers:
         raise SystemExit(f"--tier must be one of {policy.tiers}")

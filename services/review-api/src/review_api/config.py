@@ -6,11 +6,28 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hitl_runtime.settings import ServiceSettings, load_settings
 
 
-class ReviewApiSettings(ServiceSettings):
+class StoreSettings(BaseSettings):
+    """The database and the policy: all the admin CLI (`create-reviewer`) reads. It publishes
+    nothing, so it needs neither the Kafka settings nor the signing key the service needs."""
+
+    model_config = SettingsConfigDict(env_prefix="HITL_", extra="ignore", frozen=True)
+
+    policy_file: Path = Field(
+        default=Path("policy/default.yaml"), description="the path of the policy YAML file"
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///.local/review-api.db",
+        pattern=r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://",
+        description="sqlite+aiosqlite:///path.db or postgresql+asyncpg://user:pass@host/db",
+    )
+
+
+class ReviewApiSettings(ServiceSettings, StoreSettings):
     signs: ClassVar[str | None] = "decisions"
     verifies: ClassVar[tuple[str, ...]] = ("router-thresholds",)
     service_name: str = Field(default="review-api", pattern=r"^[a-z][a-z0-9-]*$")
@@ -19,14 +36,6 @@ class ReviewApiSettings(ServiceSettings):
         ge=0,
         le=65535,
         description="a port for a separate /metrics server; 0: serve /metrics from the API itself",
-    )
-    policy_file: Path = Field(
-        default=Path("policy/default.yaml"), description="the path of the policy YAML file"
-    )
-    database_url: str = Field(
-        default="sqlite+aiosqlite:///.local/review-api.db",
-        pattern=r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://",
-        description="sqlite+aiosqlite:///path.db or postgresql+asyncpg://user:pass@host/db",
     )
     http_host: str = Field(default="127.0.0.1", description="the address to listen on")
     http_port: int = Field(default=8080, ge=1, le=65535, description="a port from 1 to 65535")
@@ -87,3 +96,7 @@ class ReviewApiSettings(ServiceSettings):
 
 def load(**overrides: Any) -> ReviewApiSettings:
     return load_settings(ReviewApiSettings, **overrides)
+
+
+def load_store(**overrides: Any) -> StoreSettings:
+    return load_settings(StoreSettings, **overrides)
