@@ -4,7 +4,7 @@ UV ?= uv
 PYTEST := $(UV) run --locked pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning bench-fuzz demo helm chaos soak
+.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning bench-fuzz demo helm chaos soak compose-keys
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ fmt: ## format and fix what ruff can
 helm: ## Helm chart: refresh its copied files, lint, render (default and production values), validate offline
 	deploy/helm/sync-files.sh
 	$(PYTEST) -q tests/integration/test_deploy_manifests.py
+
+compose-keys: ## signing keys for docker-compose.yml, once (.local/compose-keys/; kept if present)
+	deploy/docker/compose-keys.sh
 
 clean: ## stop the broker and remove local state (.local/)
 	-deploy/local/kafka.sh stop
