@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +25,12 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from dotenv import dotenv_values
 
 from feedback.config import FeedbackSettings
 from hitl_runtime.policy import load_policy
 from hitl_runtime.settings import ServiceSettings, load_settings
+from hitl_runtime.signing import generate, private_key, public_text
 from review_api.config import ReviewApiSettings
 from router.config import RouterSettings
 from scorer.config import ScorerSettings
@@ -51,6 +54,22 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
 METRICS_PORTS = {"scorer": 9401, "router": 9402, "feedback": 9403}
 STREAMS = ("scorer", "router", "feedback")
 WORKLOADS = ("StatefulSet", "Deployment", "Job")
+# Signed events: the `signing` entry each writer signs with, and the public key maps (variable:
+# `signing.verifyKeys` entry) each service reads.
+WRITERS = {"review-api": "reviewApi", "feedback": "feedback", "router": "router"}
+VERIFY_KEYS = {
+    "HITL_DECISIONS_VERIFY_KEYS": "decisions",
+    "HITL_SCORER_MODELS_VERIFY_KEYS": "scorerModels",
+    "HITL_ROUTER_THRESHOLDS_VERIFY_KEYS": "routerThresholds",
+}
+READS = {
+    "scorer": {"HITL_SCORER_MODELS_VERIFY_KEYS"},
+    "router": {"HITL_DECISIONS_VERIFY_KEYS", "HITL_ROUTER_THRESHOLDS_VERIFY_KEYS"},
+    "feedback": {"HITL_DECISIONS_VERIFY_KEYS", "HITL_SCORER_MODELS_VERIFY_KEYS"},
+    "review-api": {"HITL_ROUTER_THRESHOLDS_VERIFY_KEYS"},
+}
+OWNERS = {"decisions": "reviewApi", "scorerModels": "feedback", "routerThresholds": "router"}
+BASE64_KEY = re.compile(r"[A-Za-z0-9+/]{43}=")  # an Ed25519 key, public or private
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +83,31 @@ def helm() -> str:
             pytrace=False,
         )
     return path
+
+
+@pytest.fixture(scope="module")
+def signing(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The `signing` values a deployment gives: each writer's key id and Secret reference, and
+    a fresh public key per signed topic (the private halves stay out of the chart)."""
+    writers = {
+        key: {"keyId": f"{key}-test", "existingSecret": f"hitl-{key}-signing", "secretKey": "sk"}
+        for key in WRITERS.values()
+    }
+    verify = {topic: {f"{owner}-test": generate()[1]} for topic, owner in OWNERS.items()}
+    return {**writers, "verifyKeys": verify}
+
+
+@pytest.fixture(scope="module")
+def signing_file(signing: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("signing") / "signing.yaml"
+    path.write_text(yaml.safe_dump({"signing": signing}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def chart_values(signing_file: Path) -> dict[str, list[str]]:
+    """The helm arguments of each values set, with the signing values last."""
+    return {name: [*args, "-f", str(signing_file)] for name, args in VALUES.items()}
 
 
 def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,8 +135,10 @@ def render(helm: str, *args: str, kube_version: str = KUBE_VERSIONS[-1]) -> list
 
 
 @pytest.fixture(scope="module", params=sorted(VALUES))
-def rendered(request: pytest.FixtureRequest, helm: str) -> list[dict[str, Any]]:
-    return render(helm, *VALUES[request.param])
+def rendered(
+    request: pytest.FixtureRequest, helm: str, chart_values: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    return render(helm, *chart_values[request.param])
 
 
 def of_kind(docs: list[dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
@@ -132,8 +178,8 @@ def test_chart_copies_of_policy_and_alert_rules_are_fresh() -> None:
 
 
 @pytest.mark.parametrize("values", sorted(VALUES))
-def test_helm_lint_is_clean(helm: str, values: str) -> None:
-    result = run_helm(helm, "lint", "--strict", str(CHART), *VALUES[values])
+def test_helm_lint_is_clean(helm: str, values: str, chart_values: dict[str, list[str]]) -> None:
+    result = run_helm(helm, "lint", "--strict", str(CHART), *chart_values[values])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -237,8 +283,10 @@ CRD_SCHEMAS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
 @pytest.mark.parametrize("values", sorted(VALUES))
-def test_rendered_manifests_are_valid_kubernetes(helm: str, values: str, kube_version: str) -> None:
-    docs = render(helm, *VALUES[values], kube_version=kube_version)
+def test_rendered_manifests_are_valid_kubernetes(
+    helm: str, values: str, kube_version: str, chart_values: dict[str, list[str]]
+) -> None:
+    docs = render(helm, *chart_values[values], kube_version=kube_version)
     errors = []
     for doc in docs:
         where = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
@@ -334,6 +382,8 @@ def _fake_env_value(name: str, entry: dict[str, Any]) -> str:
         return "postgresql+asyncpg://hitl:secret@db:5432/hitl"
     if name == "HITL_WEBHOOK_URL":
         return "https://hooks.example/abc"
+    if name == "HITL_SIGNING_KEY":
+        return generate()[0]
     return "from-a-secret"
 
 
@@ -369,14 +419,20 @@ def test_every_variable_is_a_setting_of_its_service_and_loads(
         check_settings(component(workload), env)
 
 
-def test_secrets_are_references_only(rendered: list[dict[str, Any]]) -> None:
+def test_secrets_are_references_only(
+    rendered: list[dict[str, Any]], signing: dict[str, Any]
+) -> None:
     assert not of_kind(rendered, "Secret"), "the chart creates no Secret: it refers to yours"
     secret_vars = {
         "HITL_KAFKA_SASL_PASSWORD",
         "HITL_WEBHOOK_SECRET",
         "HITL_SMTP_PASSWORD",
         "HITL_DATABASE_URL",
+        "HITL_SIGNING_KEY",
     }
+    # No key material but the public keys given: a private key decodes to 32 bytes as well.
+    public = {key for keys in signing["verifyKeys"].values() for key in keys.values()}
+    assert set(BASE64_KEY.findall(json.dumps(rendered))) == public
     seen = set()
     for workload in of_kind(rendered, *WORKLOADS):
         for container in containers(workload):
@@ -390,6 +446,145 @@ def test_secrets_are_references_only(rendered: list[dict[str, Any]]) -> None:
     production = any(d["kind"] == "ServiceMonitor" for d in rendered)
     if production:
         assert seen == secret_vars
+
+
+def test_every_service_gets_the_signing_settings_it_needs(
+    rendered: list[dict[str, Any]], signing: dict[str, Any]
+) -> None:
+    workloads = of_kind(rendered, "StatefulSet", "Deployment")
+    assert {component(w) for w in workloads} == set(READS)
+    for workload in workloads:
+        name = component(workload)
+        (container,) = containers(workload)
+        env = env_of(container)
+        given = {n for n in env if n.startswith("HITL_SIGNING") or n.endswith("_VERIFY_KEYS")}
+        own = {"HITL_SIGNING_KEY", "HITL_SIGNING_KEY_ID"} if name in WRITERS else set()
+        assert given == READS[name] | own, name
+        for variable in READS[name]:
+            assert (
+                json.loads(env[variable]["value"]) == signing["verifyKeys"][VERIFY_KEYS[variable]]
+            )
+        if name in WRITERS:
+            writer = signing[WRITERS[name]]
+            assert env["HITL_SIGNING_KEY"]["valueFrom"] == {
+                "secretKeyRef": {"name": writer["existingSecret"], "key": writer["secretKey"]}
+            }
+            assert env["HITL_SIGNING_KEY_ID"]["value"] == writer["keyId"]
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_signing_disabled_turns_it_off_for_every_service(helm: str) -> None:
+    docs = render(helm, "--set", "signing.disabled=true")
+    for workload in of_kind(docs, "StatefulSet", "Deployment"):
+        (container,) = containers(workload)
+        env = env_of(container)
+        assert env["HITL_SIGNING_DISABLED"]["value"] == "true"
+        assert not {n for n in env if n.startswith("HITL_SIGNING_KEY") or "VERIFY" in n}
+        check_settings(component(workload), {n: _fake_env_value(n, e) for n, e in env.items()})
+
+
+_ACL_RULE = {
+    "type": "object",
+    "required": ["resource", "operations"],
+    "additionalProperties": False,
+    "properties": {
+        "resource": {
+            "type": "object",
+            "required": ["type"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
+                "name": {"type": "string", "minLength": 1},
+                "patternType": {"enum": ["literal", "prefix"]},
+            },
+        },
+        "operations": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "enum": [
+                    "Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction",
+                    "AlterConfigs", "DescribeConfigs", "IdempotentWrite", "All",
+                ]
+            },
+        },
+        "host": {"type": "string"},
+    },
+}  # fmt: skip
+# Strimzi's KafkaUser (kafka.strimzi.io/v1beta2), the fields the chart uses.
+KAFKA_USER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "kafka.strimzi.io/v1beta2"},
+        "metadata": {
+            **_METADATA,
+            "properties": {
+                "name": {"type": "string"},
+                "labels": {**_STRING_MAP, "required": ["strimzi.io/cluster"]},
+            },
+        },
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "authentication": {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {"type": {"enum": ["scram-sha-512", "tls", "tls-external"]}},
+                },
+                "authorization": {
+                    "type": "object",
+                    "required": ["type", "acls"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "type": {"const": "simple"},
+                        "acls": {"type": "array", "items": _ACL_RULE},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def test_kafka_users_carry_the_acls_when_enabled(
+    helm: str, chart_values: dict[str, list[str]]
+) -> None:
+    assert not of_kind(render(helm, *chart_values["production"]), "KafkaUser")
+    strimzi = ["--set", "acls.strimzi.enabled=true", "--set", "acls.strimzi.cluster=prod-kafka"]
+    users = of_kind(render(helm, *chart_values["production"], *strimzi), "KafkaUser")
+    acls = yaml.safe_load((CHART / "values.yaml").read_text())["acls"]
+    prefix = yaml.safe_load(PRODUCTION.read_text())["topicPrefix"]
+    assert {u["metadata"]["name"] for u in users} == set(acls["principals"].values())
+    by_principal = {principal: key for key, principal in acls["principals"].items()}
+    for user in users:
+        jsonschema.validate(user, KAFKA_USER_SCHEMA)
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == "prod-kafka"
+        assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+        expected = [
+            {
+                "resource": {
+                    "type": rule["type"],
+                    "name": f"{prefix}{rule['name']}" if rule.get("scoped", True) else rule["name"],
+                    "patternType": "prefix" if rule.get("patternType") == "prefixed" else "literal",
+                },
+                "operations": rule["operations"],
+                "host": "*",
+            }
+            for rule in acls["rules"][by_principal[user["metadata"]["name"]]]
+        ]
+        assert user["spec"]["authorization"] == {"type": "simple", "acls": expected}
+    # Only review-api's user may write decisions (the rule the forged approvals broke).
+    writers = {
+        u["metadata"]["name"]
+        for u in users
+        for acl in u["spec"]["authorization"]["acls"]
+        if acl["resource"]
+        == {"type": "topic", "name": f"{prefix}decisions", "patternType": "literal"}
+        and "Write" in acl["operations"]
+    }
+    assert writers == {acls["principals"]["reviewApi"]}
 
 
 @pytest.mark.usefixtures("clean_environment")
@@ -409,8 +604,10 @@ def test_policy_config_map_holds_a_valid_policy(
         assert "checksum/policy" in workload["spec"]["template"]["metadata"]["annotations"]
 
 
-def test_monitoring_objects_cover_every_service(helm: str) -> None:
-    docs = render(helm, "-f", str(PRODUCTION))
+def test_monitoring_objects_cover_every_service(
+    helm: str, chart_values: dict[str, list[str]]
+) -> None:
+    docs = render(helm, *chart_values["production"])
     monitors = of_kind(docs, "ServiceMonitor")
     assert {component(m) for m in monitors} == set(SETTINGS)
     services = {component(s): s for s in of_kind(docs, "Service")}
@@ -432,8 +629,10 @@ def test_monitoring_objects_cover_every_service(helm: str) -> None:
         assert rule["spec"]["groups"][0]["name"] == "hitl-gate-placeholder"
 
 
-def test_hpa_replaces_fixed_replicas_and_targets_the_workload(helm: str) -> None:
-    docs = render(helm, "-f", str(PRODUCTION))
+def test_hpa_replaces_fixed_replicas_and_targets_the_workload(
+    helm: str, chart_values: dict[str, list[str]]
+) -> None:
+    docs = render(helm, *chart_values["production"])
     workloads = {component(w): w for w in of_kind(docs, "StatefulSet", "Deployment")}
     for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
         target = workloads[component(hpa)]
@@ -456,17 +655,53 @@ def test_hpa_replaces_fixed_replicas_and_targets_the_workload(helm: str) -> None
         (["scorer.env.HITL_TOPIC_PREFIX=x."], "HITL_TOPIC_PREFIX is set by the chart"),
         (["router.metricsPort=0"], "router.metricsPort must be a port"),
         (["feedback.retrain.mode=sometimes"], "feedback.retrain.mode"),
+        (["signing.router.existingSecret="], "signing.router.existingSecret and signing.router"),
+        (["signing.reviewApi.keyId=other"], 'keyId "other" is not in signing.verifyKeys.decisions'),
+        (["signing.feedback.keyId=a b"], 'signing.feedback.keyId "a b": set the id'),
+        (["signing.verifyKeys.decisions=null"], "signing.verifyKeys.decisions is empty: router"),
+        (["signing.verifyKeys.scorerModels=null"], "verifyKeys.scorerModels is empty: scorer"),
+        (["signing.verifyKeys.routerThresholds=null"], "routerThresholds is empty: review-api"),
+        (["signing.verifyKeys.decisions.x=abc"], "signing.verifyKeys.decisions.x is not a base64"),
+        (["signing.reviewApi.privateKey=abc"], "signing.reviewApi.privateKey is not a setting"),
+        (["reviewApi.env.HITL_SIGNING_KEY=abc"], "HITL_SIGNING_KEY is set by the chart"),
+        (["feedback.env.HITL_SIGNING_DISABLED=true"], "HITL_SIGNING_DISABLED is set by the chart"),
+        (["acls.strimzi.enabled=true"], "acls.strimzi.cluster is required"),
+        (
+            [
+                "acls.strimzi.enabled=true",
+                "acls.strimzi.cluster=k",
+                "acls.strimzi.authentication=x",
+            ],
+            'acls.strimzi.authentication "x"',
+        ),
     ],
 )
 def test_wrong_values_stop_the_render_with_the_fix(
-    helm: str, sets: list[str], message: str
+    helm: str, sets: list[str], message: str, signing_file: Path
 ) -> None:
     args = [arg for s in sets for arg in ("--set", s)]
     result = run_helm(
-        helm, "template", "hitl", str(CHART), "--kube-version", KUBE_VERSIONS[-1], *args
+        helm,
+        "template",
+        "hitl",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSIONS[-1],
+        *("-f", str(signing_file)),
+        *args,
     )
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("values", sorted(VALUES))
+def test_without_signing_keys_the_render_says_how_to_make_them(helm: str, values: str) -> None:
+    result = run_helm(
+        helm, "template", "hitl", str(CHART), "--kube-version", KUBE_VERSIONS[-1], *VALUES[values]
+    )
+    assert result.returncode != 0
+    assert "hitl-keys new" in result.stderr, result.stderr
+    assert "signing.disabled=true" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize(("pod", "expected"), [("x-feedback-0", "true"), ("x-feedback-1", "false")])
@@ -536,9 +771,54 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
+@pytest.fixture(scope="module")
+def compose_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The env files `make compose-keys` writes, here into a directory of the test's own."""
+    keys = tmp_path_factory.mktemp("compose-keys")
+    subprocess.run(  # noqa: S603 - our own script, with our own interpreter's hitl-keys
+        [str(ROOT / "deploy" / "docker" / "compose-keys.sh"), str(keys)],
+        env={**os.environ, "HITL_KEYS": f"{sys.executable} -m hitl_runtime.signing"},
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    return keys
+
+
+def compose_env(service: dict[str, Any], keys: Path) -> dict[str, str]:
+    """A service's variables as compose gives them: its env files (read from `keys`), then its
+    `environment`, which wins."""
+    env: dict[str, str] = {}
+    for path in service.get("env_file", []):
+        assert path.startswith(".local/compose-keys/"), path  # git-ignored, out of the images
+        env.update({k: v or "" for k, v in dotenv_values(keys / Path(path).name).items()})
+    env.update({k: _interpolate(str(v)) for k, v in service["environment"].items()})
+    return env
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_compose_services_sign_and_verify_with_keys_of_their_own(
+    compose: dict[str, Any], compose_keys: Path
+) -> None:
+    services = compose["services"]
+    for name in SETTINGS:
+        env = compose_env(services[name], compose_keys)
+        assert READS[name] <= set(env), name
+        if name not in WRITERS:
+            assert "HITL_SIGNING_KEY" not in env, f"{name} signs nothing and gets no private key"
+            continue
+        # The writer's own key is the one its readers trust under its key id.
+        topic = next(v for v, t in VERIFY_KEYS.items() if OWNERS[t] == WRITERS[name])
+        for reader in SETTINGS:
+            trusted = compose_env(services[reader], compose_keys).get(topic)
+            if trusted is not None:
+                public = public_text(private_key(env["HITL_SIGNING_KEY"]))
+                assert json.loads(trusted) == {env["HITL_SIGNING_KEY_ID"]: public}
+
+
 @pytest.mark.usefixtures("clean_environment")
 def test_compose_runs_each_service_from_its_image_with_valid_settings(
-    compose: dict[str, Any],
+    compose: dict[str, Any], compose_keys: Path
 ) -> None:
     services = compose["services"]
     assert services["kafka"]["image"] == "apache/kafka:4.4.0"
@@ -549,7 +829,7 @@ def test_compose_runs_each_service_from_its_image_with_valid_settings(
         assert service["image"] == f"hitl-gate/{name}:0.1.0"
         assert service["read_only"] is True
         assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
-        env = {k: _interpolate(str(v)) for k, v in service["environment"].items()}
+        env = compose_env(service, compose_keys)
         assert env["HITL_KAFKA_BOOTSTRAP"] == "kafka:19092"
         check_settings(name, env)
     advertised = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]

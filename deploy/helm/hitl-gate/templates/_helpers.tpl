@@ -150,10 +150,51 @@ Kafka, the policy file, then the merged `env` maps (the service's wins). ctx: di
 {{ include "hitl-gate.kafkaEnv" .root }}
 - name: HITL_POLICY_FILE
   value: /etc/hitl/policy/policy.yaml
+{{- include "hitl-gate.signingEnv" . }}
 {{- $env := merge (deepCopy (.svc.env | default dict)) (deepCopy (.root.Values.env | default dict)) }}
 {{- range $k, $v := $env }}
 - name: {{ $k }}
   value: {{ toString $v | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Signed events, per component: the `signing` entry of the key it signs with (the topic it writes,
+`signs`) and the `signing.verifyKeys` entries of the topics it reads (libs/runtime settings:
+each service's `signs` and `verifies`).
+*/}}
+{{- define "hitl-gate.signingRoles" -}}
+scorer: {reads: [scorerModels]}
+router: {signs: router, topic: routerThresholds, reads: [decisions, routerThresholds]}
+feedback: {signs: feedback, topic: scorerModels, reads: [decisions, scorerModels]}
+review-api: {signs: reviewApi, topic: decisions, reads: [routerThresholds]}
+{{- end -}}
+
+{{/*
+A service's signing settings: its private key only ever as a secretKeyRef, the public key maps
+as JSON values. ctx: dict root name svc.
+*/}}
+{{- define "hitl-gate.signingEnv" -}}
+{{- $s := .root.Values.signing -}}
+{{- if $s.disabled }}
+- name: HITL_SIGNING_DISABLED
+  value: "true"
+{{- else }}
+{{- $role := index (fromYaml (include "hitl-gate.signingRoles" .root)) .name }}
+{{- with $role.signs }}
+{{- $key := index $s . }}
+- name: HITL_SIGNING_KEY_ID
+  value: {{ $key.keyId | quote }}
+- name: HITL_SIGNING_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $key.existingSecret }}
+      key: {{ $key.secretKey }}
+{{- end }}
+{{- range $role.reads }}
+- name: {{ printf "HITL_%s_VERIFY_KEYS" (snakecase . | upper) }}
+  value: {{ index $s.verifyKeys . | default dict | toJson | quote }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -189,6 +230,12 @@ Kafka, the policy file, then the merged `env` maps (the service's wins). ctx: di
 - HITL_OIDC_JWKS_URL
 - HITL_OIDC_ISSUER
 - HITL_OIDC_AUDIENCE
+- HITL_SIGNING_DISABLED
+- HITL_SIGNING_KEY
+- HITL_SIGNING_KEY_ID
+- HITL_DECISIONS_VERIFY_KEYS
+- HITL_SCORER_MODELS_VERIFY_KEYS
+- HITL_ROUTER_THRESHOLDS_VERIFY_KEYS
 {{- end -}}
 
 {{/* ctx: the root context */}}
@@ -349,5 +396,97 @@ otherwise only show as a crash-looping pod.
 {{- end -}}
 {{- if not (has $v.feedback.retrain.mode (list "firstReplica" "all" "none")) -}}
 {{- fail (printf "feedback.retrain.mode %q: use firstReplica, all or none" $v.feedback.retrain.mode) -}}
+{{- end -}}
+{{- include "hitl-gate.validateSigning" . -}}
+{{- include "hitl-gate.validateAcls" . -}}
+{{- end -}}
+
+{{/*
+Signing: every enabled writer has its key id and a Secret reference (the private key itself
+never goes in values), its key id is among the public keys its readers trust, and every enabled
+reader has the public keys of what it reads. The same rules the services apply at start.
+*/}}
+{{- define "hitl-gate.validateSigning" -}}
+{{- $v := .Values -}}
+{{- $s := $v.signing -}}
+{{- $kidPattern := "^[A-Za-z0-9._-]{1,64}$" -}}
+{{- $off := "or, for a local try-out only, signing.disabled=true" -}}
+{{- $roles := fromYaml (include "hitl-gate.signingRoles" .) -}}
+{{- range $topic, $keys := $s.verifyKeys -}}
+{{- range $kid, $public := $keys -}}
+{{- if not (regexMatch $kidPattern $kid) -}}
+{{- fail (printf "signing.verifyKeys.%s: key id %q is not 1-64 letters, digits, '.', '_' or '-'" $topic $kid) -}}
+{{- end -}}
+{{- if ne (len (b64dec (toString $public))) 32 -}}
+{{- fail (printf "signing.verifyKeys.%s.%s is not a base64 Ed25519 public key (32 bytes): use the JSON line `hitl-keys new` prints" $topic $kid) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if not $s.disabled -}}
+{{- range $c := fromYamlArray (include "hitl-gate.components" .) -}}
+{{- $svc := index $v $c.key -}}
+{{- $role := index $roles $c.name -}}
+{{- $topic := $role.topic | default "" -}}
+{{- if and $svc.enabled $role.signs -}}
+{{- $key := index $s $role.signs -}}
+{{- range $field, $_ := $key -}}
+{{- if not (has $field (list "keyId" "existingSecret" "secretKey")) -}}
+{{- fail (printf "signing.%s.%s is not a setting: a private key never goes in values; store it in a Secret and set signing.%s.existingSecret and .secretKey (chart README, Signing keys)" $role.signs $field $role.signs) -}}
+{{- end -}}
+{{- end -}}
+{{- $needed := not (and (eq $c.name "feedback") (eq $svc.retrain.mode "none")) -}}
+{{- if and $needed (or (not $key.existingSecret) (not $key.secretKey)) -}}
+{{- fail (printf "signing.%s.existingSecret and signing.%s.secretKey are required: %s signs every record it writes to %s with a private key read from that Secret. Fix: make a key pair with `uv run hitl-keys new --kid <id>`, create the Secret from it (chart README, Signing keys) and set signing.%s.existingSecret, .secretKey and .keyId; %s" $role.signs $role.signs $c.name (snakecase $topic | replace "_" "-") $role.signs $off) -}}
+{{- end -}}
+{{- if or $needed $key.existingSecret -}}
+{{- if not (regexMatch $kidPattern ($key.keyId | default "" | toString)) -}}
+{{- fail (printf "signing.%s.keyId %q: set the id of the key in signing.%s.existingSecret (the --kid given to hitl-keys), 1-64 letters, digits, '.', '_' or '-'" $role.signs ($key.keyId | default "" | toString) $role.signs) -}}
+{{- end -}}
+{{- $trusted := index $s.verifyKeys $topic | default dict -}}
+{{- if and $trusted (not (hasKey $trusted (toString $key.keyId))) -}}
+{{- fail (printf "signing.%s.keyId %q is not in signing.verifyKeys.%s: add its public key (the JSON line `hitl-keys new` printed) there, or the readers refuse everything %s signs" $role.signs (toString $key.keyId) $topic $c.name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $c := fromYamlArray (include "hitl-gate.components" .) -}}
+{{- $svc := index $v $c.key -}}
+{{- $role := index $roles $c.name -}}
+{{- $topic := $role.topic | default "" -}}
+{{- if $svc.enabled -}}
+{{- range $read := $role.reads -}}
+{{- $readsIt := or (ne $c.name "feedback") (eq $read "decisions") (ne $svc.retrain.mode "none") -}}
+{{- if and $readsIt (ne $read $topic) (not (index $s.verifyKeys $read)) -}}
+{{- fail (printf "signing.verifyKeys.%s is empty: %s reads %s and accepts only records signed by a trusted key. Fix: set it to {\"<key id>\": \"<base64 public key>\"}, the writer's public keys (the JSON line `hitl-keys new` prints); %s" $read $c.name (snakecase $read | replace "_" "-") $off) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* acls.strimzi: what the KafkaUsers need to be applied (templates/kafkausers.yaml). */}}
+{{- define "hitl-gate.validateAcls" -}}
+{{- $acls := .Values.acls -}}
+{{- if $acls.strimzi.enabled -}}
+{{- if not $acls.strimzi.cluster -}}
+{{- fail "acls.strimzi.cluster is required with acls.strimzi.enabled: the name of your Strimzi Kafka cluster (the strimzi.io/cluster label the User Operator watches)" -}}
+{{- end -}}
+{{- if not (has ($acls.strimzi.authentication | default "") (list "" "scram-sha-512" "tls" "tls-external")) -}}
+{{- fail (printf "acls.strimzi.authentication %q: use scram-sha-512, tls, tls-external or \"\"" $acls.strimzi.authentication) -}}
+{{- end -}}
+{{- range $key, $principal := $acls.principals -}}
+{{- if not (hasKey $acls.rules $key) -}}
+{{- fail (printf "acls.rules.%s is missing: every principal in acls.principals needs its rules" $key) -}}
+{{- end -}}
+{{- range $rule := index $acls.rules $key -}}
+{{- if not (has $rule.type (list "topic" "group" "transactionalId" "cluster")) -}}
+{{- fail (printf "acls.rules.%s: type %q: use topic, group, transactionalId or cluster" $key $rule.type) -}}
+{{- end -}}
+{{- if not (has ($rule.patternType | default "literal") (list "literal" "prefixed")) -}}
+{{- fail (printf "acls.rules.%s: patternType %q: use literal or prefixed" $key $rule.patternType) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
