@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -29,7 +30,12 @@ BUDGET = 420  # seconds for the whole run; the test's own timeout is 600
 def test_no_draft_decision_or_example_is_lost_or_duplicated_through_crashes(
     tmp_path: Path,
 ) -> None:
-    report, state = tmp_path / "chaos.json", tmp_path / "state"
+    # Not under tmp_path: pytest makes it private (mode 700) and PostgreSQL runs as its own
+    # user, which must reach its data directory.
+    report, state = (
+        tmp_path / "chaos.json",
+        ROOT / ".local" / "chaos" / f"test-{uuid.uuid4().hex[:8]}",
+    )
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
         [sys.executable, "-m", "hitl_sim", "chaos", "--drafts", "400", "--rate", "20",
          "--kills", "2", "--settle", "240", "--seed", "11", "--budget", str(BUDGET),
