@@ -203,3 +203,17 @@ def test_retries_end_when_the_loop_is_stopped() -> None:
     stop.set()
     assert not _loop(producer)._resume(lambda: producer.commit_transaction(60), "c", stop)
     assert producer.calls == ["commit_transaction"]
+
+
+@pytest.mark.parametrize(
+    ("in_group", "waiting", "progress"),
+    [(True, 0, True), (True, 3, False), (True, None, False), (False, 0, False)],
+)
+def test_an_idle_poll_is_progress_only_in_the_group_with_nothing_waiting(
+    in_group: bool, waiting: int | None, progress: bool
+) -> None:
+    clock = Clock()
+    stage = Health(clock).stage("scorer", "score")
+    clock.now += 10
+    stage.idle(in_group=in_group, waiting=waiting)
+    assert (stage.age() == 0) is progress

@@ -58,6 +58,12 @@ class StageProgress:
         self._last = self.clock()
         self.ready = True
 
+    def idle(self, *, in_group: bool, waiting: int | None) -> None:
+        """A poll that returned nothing: progress while the consumer holds its assignment and
+        nothing is known to wait (a stage cut off from its group, or behind, is not idle)."""
+        if in_group and waiting == 0:
+            self.beat()
+
     def age(self) -> float:
         return max(0.0, self.clock() - self._last)
 

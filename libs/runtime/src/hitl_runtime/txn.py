@@ -125,8 +125,8 @@ class TransactionalLoop:
                     )
                 # Also when idle: the lag of a stalled or empty fetch must still be seen.
                 self.lag.update(self.consumer)
-                if not records and self.membership.in_group and self.lag.waiting == 0:
-                    self.progress.beat()
+                if not records:
+                    self.progress.idle(in_group=self.membership.in_group, waiting=self.lag.waiting)
         finally:
             self.lag.clear()
             self.consumer.close()

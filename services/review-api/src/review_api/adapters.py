@@ -91,8 +91,8 @@ async def ingest_forever(
                 )
             # Also when idle: a stalled fetch must still show as lag.
             lag.update(consumer)
-            if not records and membership.in_group and lag.waiting == 0:
-                progress.beat()
+            if not records:
+                progress.idle(in_group=membership.in_group, waiting=lag.waiting)
     finally:
         lag.clear()
         await asyncio.to_thread(consumer.close)
