@@ -106,3 +106,21 @@ def read_to_end(
                 )
     finally:
         consumer.close()
+
+
+def group_consumed_all(bootstrap: str, group_id: str, topic_name: str) -> bool:
+    """Has consumer group `group_id` committed offsets to the end of every partition of the
+    topic? (For waiting until a stage has handled everything sent to it.)"""
+    from confluent_kafka import TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id})
+    try:
+        meta = consumer.list_topics(topic_name, timeout=10).topics[topic_name]
+        partitions = [TopicPartition(topic_name, p) for p in meta.partitions]
+        for tp in consumer.committed(partitions, timeout=10):
+            _, high = consumer.get_watermark_offsets(tp, timeout=10)
+            if high > 0 and tp.offset < high:
+                return False
+        return True
+    finally:
+        consumer.close()

@@ -26,7 +26,7 @@ from hitl_runtime.serde import decode
 from hitl_runtime.settings import ServiceSettings
 from hitl_runtime.signing import Signer
 from hitl_schemas import DeadLetter, FeedbackExample, examples
-from testkit import read_to_end
+from testkit import group_consumed_all, read_to_end, wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,6 +138,53 @@ def test_a_decision_sent_twice_becomes_one_example(
         service.send_signal(signal.SIGTERM)
         _, err = service.communicate(timeout=60)
     assert service.returncode == 0, err.decode()[-2000:]
+    counts = Counter(decode(FeedbackExample, m.value()).draft_id for m in records)
+    assert len(counts) == len(sent) + 1 and max(counts.values()) == 1
+
+
+def test_a_decision_sent_again_after_feedback_restarted_becomes_one_example(
+    settings: ServiceSettings,
+    topics: str,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+    signer: Signer,
+) -> None:
+    """The chaos suite's duplicate: feedback commits an example and is killed; review-api's
+    relay then sends the decision again. The restarted replica starts its memory from the
+    examples already on `retraining-feedback`, so the copy is dropped there too."""
+    publisher = EventPublisher(producer_factory(), settings, signer=signer)  # as review-api
+    sent = [decision(i) for i in range(200)]
+    for event in sent:
+        publisher.publish("decisions", event.draft_id, event)
+    publisher.flush()
+    out = f"{topics}retraining-feedback"
+    instance = f"fb-{uuid.uuid4().hex[:6]}"
+    first = feedback_process(settings, instance)
+    try:
+        read_to_end(kafka_bootstrap, out, at_least=len(sent), timeout=90)
+    finally:
+        first.kill()  # kill -9: nothing of its memory survives
+        first.wait(30)
+    for event in sent[:100]:  # the relay's re-send, after the restart
+        publisher.publish("decisions", event.draft_id, event)
+    marker = decision(999)
+    publisher.publish("decisions", marker.draft_id, marker)
+    publisher.flush()
+    second = feedback_process(settings, instance)
+    try:
+        # Every copy handled (committed past), not only the marker's partition.
+        wait_for(
+            lambda: group_consumed_all(
+                kafka_bootstrap, f"{topics}fb-{instance}", f"{topics}decisions"
+            ),
+            timeout=90,
+            what="the restarted replica to consume every decision",
+        )
+        records = read_to_end(kafka_bootstrap, out, at_least=len(sent) + 1, timeout=90)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err.decode()[-2000:]
     counts = Counter(decode(FeedbackExample, m.value()).draft_id for m in records)
     assert len(counts) == len(sent) + 1 and max(counts.values()) == 1
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -233,9 +234,30 @@ def test_a_decision_replayed_after_a_crash_is_applied_once(policy: Policy) -> No
     assert first is not None
     again, published = apply_decision(first, event, 0, 41, policy, CONFIG, NOW)
     assert again is None and published == []
-    later, _ = apply_decision(first, event, 0, 42, policy, CONFIG, NOW)
+    next_one = event.model_copy(update={"decision_id": "another"})
+    later, _ = apply_decision(first, next_one, 0, 42, policy, CONFIG, NOW)
     assert later is not None
     assert TypeState.from_dict(later["state"]).ledger.total("errors") == pytest.approx(2, rel=0.01)
+
+
+def test_a_decision_sent_again_is_learnt_once_also_from_the_stored_value(policy: Policy) -> None:
+    """review-api's relay re-sends a decision as a new record (a later offset, the same
+    decision_id). The ids live in the stored value, which a restarted router restores from the
+    table's changelog: the copy is recognised there, and the list stays bounded."""
+    from router.app import RECENT_DECISIONS, apply_decision, resent
+
+    event = decision("reject", None, reason="low_confidence", audit=False, audit_q=1.0)
+    first, _ = apply_decision(None, event, 0, 41, policy, CONFIG, NOW)
+    assert first is not None and resent(first, event)
+    restored = json.loads(json.dumps(first))  # as the changelog gives it back
+    again, published = apply_decision(restored, event, 0, 97, policy, CONFIG, NOW)
+    assert again is None and published == []
+    value = first
+    for i in range(RECENT_DECISIONS + 10):
+        other = event.model_copy(update={"decision_id": f"d-{i}"})
+        value, _ = apply_decision(value, other, 0, 100 + i, policy, CONFIG, NOW)
+        assert value is not None
+    assert len(value["recent"]) == RECENT_DECISIONS and not resent(value, event)
 
 
 def test_a_default_found_unsafe_goes_to_review_all_and_recertifies_on_fresh_evidence(

@@ -2,12 +2,11 @@
 
 review-api's outbox relay is at-least-once: a crash between the broker's acknowledgement and
 the database commit sends those decisions again on restart, with the same `decision_id` (also
-the CloudEvents id), seconds to minutes after the first copy. Consumers that must act once per
-decision (the router's learning, feedback's examples) check `decision_id in recent` first and
-`add` it only once their work is committed (an aborted batch is handled again and must not find
-its own ids). The memory
-is per process and bounded: a copy arriving after this replica restarts, or after `capacity`
-newer ids, is not caught.
+the CloudEvents id), seconds to minutes after the first copy. feedback checks `draft_id in
+recent` first and `add`s it only once its work is committed (an aborted batch is handled again
+and must not find its own ids). The memory is bounded (`capacity` newest ids) and lives in the
+process: feedback starts it from the examples it has already committed, so that a copy arriving
+after a restart is caught too. (The router keeps its own list inside its changelogged state.)
 """
 
 from __future__ import annotations

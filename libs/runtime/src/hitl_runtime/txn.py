@@ -89,6 +89,7 @@ class TransactionalLoop:
         service: str,
         stage: str,
         on_commit: Callable[[], object] | None = None,
+        on_start: Callable[[], object] | None = None,
         topic_prefix: str = "",
         health: Health = STAGES,
     ) -> None:
@@ -101,6 +102,7 @@ class TransactionalLoop:
         self.service = service
         self.stage = stage
         self.on_commit = on_commit
+        self.on_start = on_start
         self.lag = LagReporter(service, topic_prefix=topic_prefix)
         self.progress = health.stage(service, stage)
         self.membership = GroupMembership()
@@ -110,6 +112,10 @@ class TransactionalLoop:
         if not self._resume(lambda: self.producer.init_transactions(30), "init_transactions", stop):
             self.consumer.close()
             return
+        if self.on_start is not None:
+            # After init_transactions: our previous incarnation's open transaction is closed,
+            # so what it wrote is either committed and readable or aborted for good.
+            self.on_start()
         self.consumer.subscribe(self.topics, **self.membership.callbacks)
         try:
             while not stop.is_set():

@@ -3,19 +3,23 @@
 `decisions` -> `retraining-feedback` in Kafka transactions (the shared TransactionalLoop), with
 the decision's topic, partition and offset as lineage; bad records go to `decisions.dlq`.
 Decisions with no human verdict (SLA fallbacks) are not training data and are skipped.
+A draft's final decision becomes one example: a decision re-sent by review-api's at-least-once
+relay is dropped by its draft id, also when this replica restarted between the two copies (the
+memory starts from the examples already committed on `retraining-feedback`, keyed by draft).
 Committed examples are counted for the automatic retraining trigger (`feedback.trigger`), which
 starts each run from its own thread and has it read and fit in a child process.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, KafkaException, Message, Producer
 
 from feedback.config import FeedbackSettings
 from feedback.examples import to_example
@@ -28,10 +32,18 @@ from hitl_runtime.metrics import DUPLICATES_DROPPED, content_type_label
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.recent import RecentIds
 from hitl_runtime.signing import Verifier, signer_for, verifier_for
+from hitl_runtime.tail import committed_tail
 from hitl_runtime.txn import TransactionalLoop
 from hitl_schemas import Decision, Lineage, topic
 
+log = logging.getLogger(__name__)
+
 STOP_TRAINING_WAIT = 5.0  # seconds a stopping service gives a retraining run in progress
+# Examples per partition read back at start for the duplicate memory. Re-sends are the last
+# relay batch of a restarted review-api replica (at most 500 decisions), so their originals
+# are among the newest examples; this covers them with a wide margin and reads in seconds.
+REMEMBER_TAIL = 5_000
+REMEMBER_TIMEOUT = 30.0  # seconds; past it the service starts with what it has read
 
 
 @dataclass
@@ -47,8 +59,8 @@ class FeedbackService:
     retrainer: RetrainWorker | None = None
     # Examples of the batch in its transaction; counted for the trigger once it is committed.
     _batch_examples: int = field(default=0, init=False)
-    # Decision ids already turned into examples, and those of the batch in flight (remembered
-    # only once committed: an aborted batch is handled again and must not skip its own ids).
+    # Drafts already turned into examples, and those of the batch in flight (remembered only
+    # once committed: an aborted batch is handled again and must not skip its own drafts).
     recent: RecentIds = field(default_factory=RecentIds)
     _batch_ids: set[str] = field(default_factory=set, init=False)
 
@@ -72,13 +84,34 @@ class FeedbackService:
             service=self.settings.service_name,
             stage="feedback",
             on_commit=self._committed,
+            on_start=self.remember_committed,
             topic_prefix=self.settings.topic_prefix,
         ).run(stop)
 
+    def remember_committed(self) -> None:
+        """Start the duplicate memory from the examples committed before this process began."""
+        name = topic("retraining-feedback", self.settings.topic_prefix)
+        read = 0
+        try:
+            for msg in committed_tail(
+                self.settings, name, tail=REMEMBER_TAIL, timeout=REMEMBER_TIMEOUT
+            ):
+                key = msg.key()
+                if key:
+                    self.recent.add(key.decode("utf-8", "replace"))
+                    read += 1
+        except (KafkaException, TimeoutError) as exc:
+            log.warning(
+                "duplicate memory only partly restored; a decision re-sent now may train twice",
+                extra={"fields": {"examples_read": read, "reason": str(exc)}},
+            )
+            return
+        log.info("duplicate memory restored", extra={"fields": {"examples_read": read}})
+
     def _committed(self) -> None:
         self.publisher.drain_failures()
-        for decision_id in self._batch_ids:
-            self.recent.add(decision_id)
+        for draft_id in self._batch_ids:
+            self.recent.add(draft_id)
         if self.retrainer is not None:
             self.retrainer.add(self._batch_examples)
 
@@ -97,10 +130,12 @@ class FeedbackService:
             )
             if decision is None or decision.fallback_applied:
                 continue
-            if decision.decision_id in self.recent or decision.decision_id in self._batch_ids:
+            # Keyed by draft (the example's record key): one final decision per draft, and the
+            # key is what the start-up memory can read back without decoding examples.
+            if decision.draft_id in self.recent or decision.draft_id in self._batch_ids:
                 DUPLICATES_DROPPED.labels(self.settings.service_name, "decisions").inc()
                 continue  # a decision re-sent by review-api's at-least-once relay
-            self._batch_ids.add(decision.decision_id)
+            self._batch_ids.add(decision.draft_id)
             lineage = Lineage(
                 topic=self.dead_letters.registered_name(msg.topic() or ""),
                 partition=msg.partition() or 0,

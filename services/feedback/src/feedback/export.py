@@ -20,11 +20,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from hitl_runtime.kafka import make_consumer
 from hitl_runtime.serde import EventValidationError, decode
 from hitl_runtime.settings import ServiceSettings
+from hitl_runtime.tail import records, snapshot
 from hitl_schemas import FeedbackExample, topic
 
 Kind = Literal["labels", "preferences"]
@@ -88,36 +89,18 @@ def read_examples(
     name = topic("retraining-feedback", settings.topic_prefix)
     consumer: Consumer = make_consumer(settings, group_id=f"export-{uuid.uuid4().hex[:8]}")
     try:
-        partitions = list(consumer.list_topics(name, timeout=10).topics[name].partitions)
-        watermarks = {
-            p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
-            for p in partitions
-        }
-        ends = {p: high for p, (_, high) in watermarks.items()}
-        starts = {
-            p: low if tail is None else max(low, high - tail)
-            for p, (low, high) in watermarks.items()
-        }
-        remaining = {p for p in partitions if ends[p] > starts[p]}
-        consumer.assign([TopicPartition(name, p, starts[p]) for p in remaining])
-        total = sum(ends[p] - starts[p] for p in remaining)
+        snap = snapshot(consumer, name, tail=tail)
         seen, last_report = 0, time.monotonic()
-        while remaining:
-            for msg in consumer.consume(BATCH, 1.0):
-                offset = msg.offset() or 0
-                if msg.error() is not None or offset >= ends[msg.partition() or 0]:
-                    continue  # past where the topic stood when the export began
-                seen += 1
-                example = _decoded(msg.value(), settings)
-                if example is not None and _wanted(example, since, until, content_type):
-                    yield example
-            positions = consumer.position([TopicPartition(name, p) for p in remaining])
-            remaining -= {tp.partition for tp in positions if tp.offset >= ends[tp.partition]}
+        for msg in records(consumer, snap):
+            seen += 1
+            example = _decoded(msg.value(), settings)
+            if example is not None and _wanted(example, since, until, content_type):
+                yield example
             if progress and time.monotonic() - last_report > 1:
-                sys.stderr.write(f"\rexport: {seen}/{total} records read")
+                sys.stderr.write(f"\rexport: {seen}/{snap.total} records read")
                 last_report = time.monotonic()
         if progress:
-            sys.stderr.write(f"\rexport: {seen}/{total} records read\n")
+            sys.stderr.write(f"\rexport: {seen}/{snap.total} records read\n")
     finally:
         consumer.close()
 

@@ -5,7 +5,9 @@
   Table (changelog-backed: it survives restarts), and publishes each change to
   `router-thresholds`, which every replica's RouteStage follows. The offset of the last applied
   decision is stored inside the state value itself, so a decision replayed after a crash is
-  recognised and skipped: the state is updated exactly once per decision.
+  recognised and skipped: the state is updated exactly once per decision. So are the ids of
+  the type's last decisions, so that one re-sent by review-api's at-least-once relay (a new
+  record, same `decision_id`) is learnt once, also across a restart of this router.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from hitl_runtime.cloudevents import ce_headers, source_of
 from hitl_runtime.kafka import make_admin, topic_names_when_reachable
 from hitl_runtime.metrics import DUPLICATES_DROPPED, content_type_label
 from hitl_runtime.policy import Policy, load_policy
-from hitl_runtime.recent import RecentIds
 from hitl_runtime.serde import EventValidationError, decode, encode
 from hitl_runtime.signing import Signer, signer_for
 from hitl_schemas import Decision, ThresholdState, topic
@@ -86,6 +87,17 @@ class Router:
     policy: Policy
 
 
+# Decision ids kept per content type. Re-sends are one relay batch of a restarted review-api
+# replica (at most 500 decisions over all types); the ids ride in every changelog write of the
+# value, so the list stays short.
+RECENT_DECISIONS = 500
+
+
+def resent(stored: dict[str, Any] | None, decision: Decision) -> bool:
+    """Was this decision already learnt (review-api sent it again)?"""
+    return stored is not None and decision.decision_id in stored.get("recent", ())
+
+
 def apply_decision(
     stored: dict[str, Any] | None,
     decision: Decision,
@@ -96,19 +108,22 @@ def apply_decision(
     now: datetime,
 ) -> tuple[dict[str, Any] | None, list[ThresholdState]]:
     """One by-type record against the stored value: (new value, thresholds to publish), or
-    (None, []) when the record was applied before (a replay after a crash) or is not learnable."""
+    (None, []) when the record was applied before (a replay after a crash, or a decision sent
+    again) or is not learnable."""
     ct = policy.for_type(decision.content_type)
     if ct is None:
         return None, []
     offsets: dict[str, int] = dict(stored["offsets"]) if stored else {}
-    if offsets.get(str(partition), -1) >= offset:
+    if offsets.get(str(partition), -1) >= offset or resent(stored, decision):
         return None, []
     state = (
         TypeState.from_dict(stored["state"]) if stored else initial_state(decision.content_type, ct)
     )
     state, published = on_decision(state, decision, ct, config, now)
     offsets[str(partition)] = offset
-    return {"state": state.to_dict(), "offsets": offsets}, published
+    recent = [*(stored.get("recent", ()) if stored else ()), decision.decision_id]
+    value = {"state": state.to_dict(), "offsets": offsets, "recent": recent[-RECENT_DECISIONS:]}
+    return value, published
 
 
 def threshold_headers(
@@ -164,7 +179,6 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
         partitions=settings.internal_partitions,
     )
 
-    recent = RecentIds()
     signer = signer_for(settings)  # replicas and review-api drop thresholds not signed so
 
     @app.agent(by_type)
@@ -174,13 +188,14 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
                 decision = decode(Decision, event.value, settings.limits)
             except EventValidationError:
                 continue  # the regroup stage only forwards valid decisions
-            if decision.decision_id in recent:
-                DUPLICATES_DROPPED.labels(settings.service_name, "decisions").inc()
-                continue  # re-sent by review-api's at-least-once relay: learn it once
             key = decision.content_type.encode()
             raw = states.get(key)
+            stored = json.loads(raw) if raw else None
+            if resent(stored, decision):
+                DUPLICATES_DROPPED.labels(settings.service_name, "decisions").inc()
+                continue  # re-sent by review-api's at-least-once relay: learn it once
             value, published = apply_decision(
-                json.loads(raw) if raw else None,
+                stored,
                 decision,
                 event.message.partition,
                 event.message.offset,
@@ -188,7 +203,6 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
                 config,
                 datetime.now(UTC),
             )
-            recent.add(decision.decision_id)
             if value is None:
                 continue
             states[key] = json.dumps(value).encode()
