@@ -106,6 +106,42 @@ def test_ingest_is_idempotent_and_bad_records_go_to_the_dlq(
     assert b"globex" in base64.b64decode(clash.original_value_b64 or "")
 
 
+def test_the_same_idempotency_key_sent_twice_at_once_records_one_review(
+    review_settings: ReviewApiSettings,
+) -> None:
+    """A client that retries before its first request has answered: both requests find no
+    earlier review. One is recorded, the other is refused with a 409 to retry (never a 500),
+    and the retry gets the first one's answer."""
+    settings = review_settings.model_copy(update={"ingest": False})
+    body = {"verdict": "approve"}
+
+    async def scenario() -> tuple[list[int], dict[str, Any], int]:
+        async with running(settings) as client:
+            await seed(client, [routed("d-twice")])
+            alice = await add_reviewer(client, "rv-alice")
+            claimed = await client.post("/v1/items/claim-next", headers=alice)
+            assert claimed.status_code == 200, claimed.text
+            keyed = alice | {"Idempotency-Key": "same-moment"}
+            answers = await asyncio.gather(
+                *(client.post("/v1/items/d-twice/decision", json=body, headers=keyed)
+                  for _ in range(4))  # fmt: skip
+            )
+            retry = await client.post("/v1/items/d-twice/decision", json=body, headers=keyed)
+            assert retry.status_code == 200, retry.text
+            from review_api.db import Review
+
+            async with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+                kept = len((await s.execute(select(Review))).scalars().all())
+            first = next(a.json() for a in answers if a.status_code == 200)
+            assert retry.json()["decision_id"] == first["decision_id"]
+            return [a.status_code for a in answers], first, kept
+
+    statuses, first, kept = asyncio.run(scenario())
+    # SQLite serialises writers: a loser may be told the database is busy (503, retry) instead.
+    assert set(statuses) <= {200, 409, 503} and 200 in statuses, statuses
+    assert kept == 1 and first["status"] == "decided"
+
+
 def test_claim_and_decide_publishes_one_decision_with_an_audit_trail(
     review_settings: ReviewApiSettings,
     kafka_bootstrap: str,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hitl_runtime.metrics import END_TO_END_SECONDS, content_type_label
@@ -303,6 +304,20 @@ async def _reviews(session: AsyncSession, draft_id: str) -> list[Review]:
     return list((await session.execute(query)).scalars())
 
 
+async def _insert_keyed(session: AsyncSession, idempotency_key: str) -> None:
+    """Write the review now: two requests with one key at the same moment both found no earlier
+    review, and the unique (reviewer, key) index lets one through. The other gets a 409 to
+    retry (it then reads the first one's answer), not a 500."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Denied(
+            409,
+            f"Idempotency-Key {idempotency_key!r} is in use by a request that is still being "
+            "recorded; retry this request to get its answer",
+        ) from exc
+
+
 def _status_of(review: Review, item: Item) -> DecisionStatus:
     if review.decision_id:
         return "decided"
@@ -377,6 +392,8 @@ async def decide(
     if review.seconds_spent is not None:
         metrics.TIME_PER_ITEM.observe(review.seconds_spent)
     session.add(review)
+    if idempotency_key:
+        await _insert_keyed(session, idempotency_key)
     item.lease_holder, item.lease_expires_at, item.version = None, None, item.version + 1
     if outcome == "await_second":
         item.stage = "second"

@@ -16,6 +16,7 @@ const REASONS = {
   unknown_content_type: "unknown content type",
   review_all: "this content type is always reviewed",
   above_threshold: "above threshold",
+  signal_failed: "a check could not run on this draft; judge it without that check",
 };
 
 export function routingReason(reason) {
