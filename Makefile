@@ -49,7 +49,7 @@ fmt: ## format and fix what ruff can
 
 helm: ## Helm chart: refresh its copied files, lint, render (default and production values), validate offline
 	deploy/helm/sync-files.sh
-	$(PYTEST) -q tests/integration/test_deploy_manifests.py
+	$(PYTEST) -q tests/integration/test_deploy_manifests.py tests/integration/test_chart_kafka_users.py
 
 compose-keys: ## signing keys for docker-compose.yml, once (.local/compose-keys/; kept if present)
 	deploy/docker/compose-keys.sh

@@ -27,36 +27,39 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from feedback.config import FeedbackSettings
 from hitl_runtime.policy import load_policy
-from hitl_runtime.settings import ServiceSettings, load_settings
-from hitl_runtime.signing import generate, private_key, public_text
-from review_api.config import ReviewApiSettings
-from router.config import RouterSettings
-from scorer.config import ScorerSettings
+from hitl_runtime.signing import private_key, public_text
+from tests.integration.chartkit import (
+    CHART,
+    KUBE_VERSIONS,
+    OWNERS,
+    PRODUCTION,
+    ROOT,
+    SETTINGS,
+    WRITERS,
+    check_settings,
+    clear_hitl_environment,
+    component,
+    containers,
+    env_of,
+    fake_env_value,
+    helm_binary,
+    of_kind,
+    render,
+    run_helm,
+    signing_values,
+    write_signing_file,
+)
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "deploy" / "helm" / "hitl-gate"
-PRODUCTION = CHART / "values-production.yaml"
-HELM_VERSION = "v3.22.0"  # the version .ci/run installs
-# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and a current one.
-KUBE_VERSIONS = ("1.27.0", "1.37.0")
 VALUES = {"default": [], "production": ["-f", str(PRODUCTION)]}
 
-SETTINGS: dict[str, type[ServiceSettings]] = {
-    "scorer": ScorerSettings,
-    "router": RouterSettings,
-    "review-api": ReviewApiSettings,
-    "feedback": FeedbackSettings,
-}
 METRICS_PORTS = {"scorer": 9401, "router": 9402, "feedback": 9403}
 STREAMS = ("scorer", "router", "feedback")
 WORKLOADS = ("StatefulSet", "Deployment", "Job")
-# Signed events: the `signing` entry each writer signs with, and the public key maps (variable:
-# `signing.verifyKeys` entry) each service reads.
-WRITERS = {"review-api": "reviewApi", "feedback": "feedback", "router": "router"}
+# Signed events: the public key maps (variable: `signing.verifyKeys` entry) each service reads;
+# chartkit.WRITERS names the `signing` entry each writer signs with.
 VERIFY_KEYS = {
     "HITL_DECISIONS_VERIFY_KEYS": "decisions",
     "HITL_SCORER_MODELS_VERIFY_KEYS": "scorerModels",
@@ -68,40 +71,22 @@ READS = {
     "feedback": {"HITL_DECISIONS_VERIFY_KEYS", "HITL_SCORER_MODELS_VERIFY_KEYS"},
     "review-api": {"HITL_ROUTER_THRESHOLDS_VERIFY_KEYS"},
 }
-OWNERS = {"decisions": "reviewApi", "scorerModels": "feedback", "routerThresholds": "router"}
 BASE64_KEY = re.compile(r"[A-Za-z0-9+/]{43}=")  # an Ed25519 key, public or private
 
 
 @pytest.fixture(scope="module")
 def helm() -> str:
-    path = shutil.which("helm")
-    if path is None:
-        pytest.fail(
-            "helm is not on PATH. Install it with "
-            f"`go install helm.sh/helm/v3/cmd/helm@{HELM_VERSION}` and put $(go env GOPATH)/bin "
-            "on PATH (.ci/run does both), then run `make helm`.",
-            pytrace=False,
-        )
-    return path
+    return helm_binary()
 
 
 @pytest.fixture(scope="module")
-def signing(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The `signing` values a deployment gives: each writer's key id and Secret reference, and
-    a fresh public key per signed topic (the private halves stay out of the chart)."""
-    writers = {
-        key: {"keyId": f"{key}-test", "existingSecret": f"hitl-{key}-signing", "secretKey": "sk"}
-        for key in WRITERS.values()
-    }
-    verify = {topic: {f"{owner}-test": generate()[1]} for topic, owner in OWNERS.items()}
-    return {**writers, "verifyKeys": verify}
+def signing() -> dict[str, Any]:
+    return signing_values()
 
 
 @pytest.fixture(scope="module")
 def signing_file(signing: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("signing") / "signing.yaml"
-    path.write_text(yaml.safe_dump({"signing": signing}))
-    return path
+    return write_signing_file(tmp_path_factory.mktemp("signing"), signing)
 
 
 @pytest.fixture(scope="module")
@@ -110,51 +95,11 @@ def chart_values(signing_file: Path) -> dict[str, list[str]]:
     return {name: [*args, "-f", str(signing_file)] for name, args in VALUES.items()}
 
 
-def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - helm from PATH, our own arguments
-        [helm, *args], capture_output=True, text=True, timeout=120, check=False
-    )
-
-
-def render(helm: str, *args: str, kube_version: str = KUBE_VERSIONS[-1]) -> list[dict[str, Any]]:
-    # Always an explicit Kubernetes version: a helm built by a plain `go install` assumes 1.20,
-    # below the chart's kubeVersion.
-    result = run_helm(
-        helm,
-        "template",
-        "hitl",
-        str(CHART),
-        "--namespace",
-        "hitl",
-        "--kube-version",
-        kube_version,
-        *args,
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
 @pytest.fixture(scope="module", params=sorted(VALUES))
 def rendered(
     request: pytest.FixtureRequest, helm: str, chart_values: dict[str, list[str]]
 ) -> list[dict[str, Any]]:
     return render(helm, *chart_values[request.param])
-
-
-def of_kind(docs: list[dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] in kinds]
-
-
-def component(doc: dict[str, Any]) -> str:
-    return str(doc["metadata"]["labels"]["app.kubernetes.io/component"])
-
-
-def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(doc["spec"]["template"]["spec"]["containers"])
-
-
-def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in container.get("env", [])}
 
 
 # -- the chart's copies of repository files -------------------------------------------------------
@@ -371,41 +316,9 @@ def test_exactly_once_services_have_stable_unique_ids_per_replica(
         assert workload["spec"]["serviceName"] == workload["metadata"]["name"]
 
 
-def _fake_env_value(name: str, entry: dict[str, Any]) -> str:
-    """The value a variable would have in the pod: literal values with $(VAR) references
-    expanded, and a well-formed stand-in for one read from a Secret."""
-    if "value" in entry:
-        pod = {"POD_NAME": "hitl-hitl-gate-scorer-0", "POD_NAMESPACE": "hitl"}
-        return re.sub(r"\$\((\w+)\)", lambda m: pod[m.group(1)], str(entry["value"]))
-    assert "secretKeyRef" in entry["valueFrom"] or "fieldRef" in entry["valueFrom"], entry
-    if name == "HITL_DATABASE_URL":
-        return "postgresql+asyncpg://hitl:secret@db:5432/hitl"
-    if name == "HITL_WEBHOOK_URL":
-        return "https://hooks.example/abc"
-    if name == "HITL_SIGNING_KEY":
-        return generate()[0]
-    return "from-a-secret"
-
-
-def check_settings(service: str, env: dict[str, str]) -> None:
-    """Every HITL_* variable is a setting of this service and the whole set loads."""
-    cls = SETTINGS[service]
-    overrides = {}
-    for name, value in env.items():
-        if not name.startswith("HITL_"):
-            continue
-        field = name.removeprefix("HITL_").lower()
-        assert field in cls.model_fields, f"{service}: {name} is not one of its settings"
-        overrides[field] = value
-    load_settings(cls, **overrides)
-
-
 @pytest.fixture
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # The settings classes read HITL_* from the environment too: only the manifest's count.
-    for name in list(os.environ):
-        if name.startswith("HITL_"):
-            monkeypatch.delenv(name)
+    clear_hitl_environment(monkeypatch)
     yield
 
 
@@ -415,7 +328,7 @@ def test_every_variable_is_a_setting_of_its_service_and_loads(
 ) -> None:
     for workload in of_kind(rendered, "StatefulSet", "Deployment"):
         (container,) = containers(workload)
-        env = {n: _fake_env_value(n, e) for n, e in env_of(container).items()}
+        env = {n: fake_env_value(n, e) for n, e in env_of(container).items()}
         check_settings(component(workload), env)
 
 
@@ -480,7 +393,7 @@ def test_signing_disabled_turns_it_off_for_every_service(helm: str) -> None:
         env = env_of(container)
         assert env["HITL_SIGNING_DISABLED"]["value"] == "true"
         assert not {n for n in env if n.startswith("HITL_SIGNING_KEY") or "VERIFY" in n}
-        check_settings(component(workload), {n: _fake_env_value(n, e) for n, e in env.items()})
+        check_settings(component(workload), {n: fake_env_value(n, e) for n, e in env.items()})
 
 
 _ACL_RULE = {

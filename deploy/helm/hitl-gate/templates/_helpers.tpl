@@ -94,47 +94,6 @@ app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 
 {{/*
-Kafka connection settings (HITL_KAFKA_*, HITL_TOPIC_PREFIX). The SASL password is only ever a
-secretKeyRef. ctx: the root context.
-*/}}
-{{- define "hitl-gate.kafkaEnv" -}}
-- name: HITL_KAFKA_BOOTSTRAP
-  value: {{ .Values.kafka.bootstrap | quote }}
-- name: HITL_KAFKA_SECURITY_PROTOCOL
-  value: {{ .Values.kafka.securityProtocol | quote }}
-{{- with .Values.kafka.sasl }}
-{{- if .mechanism }}
-- name: HITL_KAFKA_SASL_MECHANISM
-  value: {{ .mechanism | quote }}
-{{- end }}
-{{- if .username }}
-- name: HITL_KAFKA_SASL_USERNAME
-  value: {{ .username | quote }}
-{{- end }}
-{{- if .existingSecret }}
-- name: HITL_KAFKA_SASL_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ .existingSecret }}
-      key: {{ .passwordKey }}
-{{- end }}
-{{- end }}
-{{- if or .Values.kafka.tls.caSecret .Values.kafka.tls.caConfigMap }}
-- name: HITL_KAFKA_SSL_CA_LOCATION
-  value: {{ printf "/etc/hitl/kafka-ca/%s" .Values.kafka.tls.caKey | quote }}
-{{- end }}
-- name: HITL_TOPIC_PREFIX
-  value: {{ .Values.topicPrefix | quote }}
-- name: HITL_LOG_LEVEL
-  value: {{ .Values.log.level | quote }}
-- name: HITL_LOG_FORMAT
-  value: {{ .Values.log.format | quote }}
-# Libraries that cache under $HOME write to the scratch volume: the root filesystem is read-only.
-- name: HOME
-  value: /tmp
-{{- end -}}
-
-{{/*
 Environment of a service container: the pod's own name and namespace (for per-replica ids),
 Kafka, the policy file, then the merged `env` maps (the service's wins). ctx: dict root name svc.
 */}}
@@ -147,7 +106,11 @@ Kafka, the policy file, then the merged `env` maps (the service's wins). ctx: di
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
-{{ include "hitl-gate.kafkaEnv" .root }}
+{{- $key := "" }}
+{{- range fromYamlArray (include "hitl-gate.components" .root) }}
+{{- if eq .name $.name }}{{ $key = .key }}{{ end }}
+{{- end }}
+{{ include "hitl-gate.kafkaEnv" (dict "root" .root "key" $key) }}
 - name: HITL_POLICY_FILE
   value: /etc/hitl/policy/policy.yaml
 {{- include "hitl-gate.signingEnv" . }}
@@ -352,17 +315,7 @@ otherwise only show as a crash-looping pod.
 {{- if not (has $v.kafka.securityProtocol (list "PLAINTEXT" "SSL" "SASL_PLAINTEXT" "SASL_SSL")) -}}
 {{- fail (printf "kafka.securityProtocol %q: use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL" $v.kafka.securityProtocol) -}}
 {{- end -}}
-{{- $sasl := $v.kafka.sasl -}}
-{{- if hasPrefix "SASL_" $v.kafka.securityProtocol -}}
-{{- if not (has $sasl.mechanism (list "PLAIN" "SCRAM-SHA-256" "SCRAM-SHA-512" "OAUTHBEARER")) -}}
-{{- fail (printf "kafka.sasl.mechanism must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER with kafka.securityProtocol %s" $v.kafka.securityProtocol) -}}
-{{- end -}}
-{{- if and (ne $sasl.mechanism "OAUTHBEARER") (or (not $sasl.username) (not $sasl.existingSecret)) -}}
-{{- fail (printf "kafka.sasl.username and kafka.sasl.existingSecret (a Secret with the password under kafka.sasl.passwordKey) are required with SASL mechanism %s" $sasl.mechanism) -}}
-{{- end -}}
-{{- else if $sasl.mechanism -}}
-{{- fail (printf "kafka.sasl.mechanism is set but kafka.securityProtocol is %s: use SASL_SSL (or SASL_PLAINTEXT)" $v.kafka.securityProtocol) -}}
-{{- end -}}
+{{- include "hitl-gate.validateSasl" . -}}
 {{- if and $v.kafka.tls.caSecret $v.kafka.tls.caConfigMap -}}
 {{- fail "set kafka.tls.caSecret or kafka.tls.caConfigMap, not both" -}}
 {{- end -}}
@@ -474,6 +427,9 @@ reader has the public keys of what it reads. The same rules the services apply a
 {{- end -}}
 {{- if not (has ($acls.strimzi.authentication | default "") (list "" "scram-sha-512" "tls" "tls-external")) -}}
 {{- fail (printf "acls.strimzi.authentication %q: use scram-sha-512, tls, tls-external or \"\"" $acls.strimzi.authentication) -}}
+{{- end -}}
+{{- if and (include "hitl-gate.strimziScram" .) (not (hasPrefix "SASL_" .Values.kafka.securityProtocol)) -}}
+{{- fail (printf "acls.strimzi.authentication scram-sha-512 makes SCRAM users, but kafka.securityProtocol is %s: the services would connect without signing in, and the KafkaUsers' ACLs would not apply to them. Fix: kafka.securityProtocol=SASL_SSL (or SASL_PLAINTEXT) on a listener with scram-sha-512 authentication, and kafka.sasl.mechanism=SCRAM-SHA-512" .Values.kafka.securityProtocol) -}}
 {{- end -}}
 {{- range $key, $principal := $acls.principals -}}
 {{- if not (hasKey $acls.rules $key) -}}
