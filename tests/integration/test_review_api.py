@@ -123,8 +123,10 @@ def test_the_same_idempotency_key_sent_twice_at_once_records_one_review(
             assert claimed.status_code == 200, claimed.text
             keyed = alice | {"Idempotency-Key": "same-moment"}
             answers = await asyncio.gather(
-                *(client.post("/v1/items/d-twice/decision", json=body, headers=keyed)
-                  for _ in range(4))  # fmt: skip
+                *(
+                    client.post("/v1/items/d-twice/decision", json=body, headers=keyed)
+                    for _ in range(4)
+                )  # fmt: skip
             )
             retry = await client.post("/v1/items/d-twice/decision", json=body, headers=keyed)
             assert retry.status_code == 200, retry.text
