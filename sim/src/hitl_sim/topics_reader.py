@@ -25,11 +25,15 @@ DLQS = tuple(name for name in TOPICS if name.endswith(".dlq"))
 
 def read_flow(settings: ServiceSettings, *, final: bool, timeout: float = 180.0) -> Flow:
     """`final`: read to the end of every partition (the services are stopped, so no transaction
-    is open) or fail after `timeout`; otherwise a progress snapshot: stop once the reader idles."""
+    is open) or fail after `timeout`; otherwise a progress snapshot: read up to where each
+    partition ended when the read began (a live pipeline never stops writing, so its end is
+    never reached), or until the reader idles (an open transaction holds it back), and give
+    what was read by `timeout`."""
     names = {topic(name, settings.topic_prefix): name for name in (*DATA, *DLQS)}
     consumer = make_consumer(settings, group_id=f"{settings.topic_prefix}audit-{uuid.uuid4().hex}")
     try:
         partitions = _assign_all(consumer, list(names))
+        ends = None if final else _high_watermarks(consumer, partitions)
         keys: dict[str, list[str]] = defaultdict(list)
         drafts_at: dict[tuple[int, int], str] = {}
         dead: list[DeadLetter] = []
@@ -53,11 +57,13 @@ def read_flow(settings: ServiceSettings, *, final: bool, timeout: float = 180.0)
                 if name == "drafts":
                     drafts_at[(int(msg.partition() or 0), int(msg.offset() or 0))] = draft_id
             idle = 0 if batch else idle + 1
-            if not batch and at_end(consumer, partitions):
+            if ends is not None and (idle >= 3 or _reached(consumer, partitions, ends)):
                 break
-            if not final and idle >= 3:
+            if ends is None and not batch and at_end(consumer, partitions):
                 break
             if time.monotonic() > deadline:
+                if ends is not None:
+                    break  # a snapshot still: the caller reads again
                 raise TimeoutError(f"could not read the run's topics to their end in {timeout} s")
     finally:
         consumer.close()
@@ -86,6 +92,25 @@ def _event_id(headers: Iterable[tuple[str, object]] | Mapping[str, object] | Non
         if name == "ce_id" and isinstance(value, bytes):
             return value.decode(errors="replace")
     return ""
+
+
+def _high_watermarks(
+    consumer: Consumer, partitions: list[TopicPartition]
+) -> dict[tuple[str, int], int]:
+    return {
+        (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1]
+        for tp in partitions
+    }
+
+
+def _reached(
+    consumer: Consumer, partitions: list[TopicPartition], ends: dict[tuple[str, int], int]
+) -> bool:
+    """Has every partition been read up to `ends`? (Positions are local: no broker call.)"""
+    return all(
+        tp.offset >= ends[(tp.topic, tp.partition)] or ends[(tp.topic, tp.partition)] == 0
+        for tp in consumer.position(partitions)
+    )
 
 
 def _assign_all(consumer: Consumer, topics: list[str]) -> list[TopicPartition]:
