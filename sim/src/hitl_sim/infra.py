@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -24,15 +23,9 @@ POSTGRES_SH = ROOT / "deploy" / "local" / "postgres.sh"
 def free_port_pair() -> int:
     """A port p with p+1 free too: the broker listens on p, its controller on p+1."""
     for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
+        port = free_port()
+        if free_port(port + 1) == port + 1:
+            return port
     raise RuntimeError("no two adjacent free ports on 127.0.0.1")
 
 

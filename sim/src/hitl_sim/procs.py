@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -10,14 +11,33 @@ import time
 from pathlib import Path
 from typing import IO
 
+# Ports our services listen on come from below Linux's ephemeral range (32768-60999 by
+# default), which every outgoing connection draws its local port from: a port picked there is
+# free now, but while its service is down (killed by the crash suite) a client connection, or
+# another run's bind-to-0, can take it, and the restarted service then fails to bind it, again
+# and again.
+LISTEN_PORTS = range(20_000, 32_768)
+_pick = random.SystemRandom()
 
-def free_port(preferred: int | None = None) -> int:
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
         try:
-            s.bind(("127.0.0.1", preferred or 0))
+            s.bind(("127.0.0.1", port))
         except OSError:
-            s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+            return False
+        return True
+
+
+def free_port(preferred: int | None = None) -> int:
+    """`preferred` if it is free, else a free port of LISTEN_PORTS chosen at random."""
+    if preferred and _bindable(preferred):
+        return preferred
+    for _ in range(200):
+        port = _pick.choice(LISTEN_PORTS)
+        if _bindable(port):
+            return port
+    raise RuntimeError(f"no free port in {LISTEN_PORTS.start}-{LISTEN_PORTS.stop - 1}")
 
 
 class Supervisor:
