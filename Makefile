@@ -65,11 +65,12 @@ demo: ## everything running, live: broker, the four services, simulator, reviewe
 
 SCENARIOS := steady drift overconfident cold-start
 
-bench: bench-routing bench-learning bench-fuzz ## all benchmarks (~17 min): numbers on stdout, JSON and plots in bench/results/
+bench: bench-routing bench-learning bench-fuzz ## all benchmarks (~18 min): numbers on stdout, JSON and plots in bench/results/
 	deploy/local/kafka.sh start
 	$(UV) run --locked python -m bench.pipeline_bench
 	$(UV) run --locked python -m bench.scorer_bench
 	$(UV) run --locked python -m bench.router_bench
+	$(UV) run --locked python -m bench.certificate_validity_bench
 	deploy/local/postgres.sh start
 	$(UV) run --locked python -m bench.review_bench
 	$(UV) run --locked python -m bench.summary

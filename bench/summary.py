@@ -89,7 +89,22 @@ def headline(folder: Path) -> dict[str, Any]:
     if review := _load(folder, "review_api"):
         claim = review["claim_and_decide"]
         out["review_api"] = {k: claim[k] for k in ("round_trips_per_second", "p50_ms", "p99_ms")}
+    if certificate := _load(folder, "certificate_validity"):
+        out["certificate"] = certificate_rows(certificate)
     return out
+
+
+def certificate_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Share of runs that ever certified a rate at or above target, per stream (vs delta)."""
+    return [
+        {
+            "stream": name,
+            "share": case["share_ever_certified"],
+            "error_bar_95": case["error_bar_95"],
+            "delta": doc["delta"],
+        }
+        for name, case in doc["validity"].items()
+    ]
 
 
 def show(summary: dict[str, Any], console: Console) -> None:
@@ -149,6 +164,15 @@ def show(summary: dict[str, Any], console: Console) -> None:
             f"{r['round_trips_per_second']}/s ({r['p50_ms']:.0f} / {r['p99_ms']:.0f} ms)",
         )
     console.print(numbers)
+    if rows := summary.get("certificate"):
+        validity = Table(title="escape certificate: runs that ever certified a rate >= target")
+        validity.add_column("stream")
+        validity.add_column("share", justify="right")
+        for row in rows:
+            validity.add_row(
+                row["stream"], f"{row['share']:.2%} ± {row['error_bar_95']:.2%} (δ {row['delta']})"
+            )
+        console.print(validity)
 
 
 def main(argv: list[str] | None = None) -> int:

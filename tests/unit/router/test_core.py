@@ -171,14 +171,25 @@ def test_sla_fallbacks_are_not_evidence(policy: Policy) -> None:
     assert s.ledger.total("labelled") == 0
 
 
-def stream(n: int, seed: int, defect_scale: float = 0.25, start: int = 0) -> Iterator[Record]:
+def stream(
+    n: int,
+    seed: int,
+    defect_scale: float = 0.25,
+    start: int = 0,
+    overconfident: float | None = None,
+) -> Iterator[Record]:
+    """Scores ~ Beta(8, 1.5), defects more likely at low confidence; `overconfident`: scores
+    ~ Beta(40, 1), nearly all high, and defects at that flat rate whatever the score."""
     rng = random.Random(seed)
     for i in range(start, start + n):
         content_type = rng.choice(["customer_email", "chat_reply", "refund_offer", "legal_clause"])
-        confidence = rng.betavariate(8, 1.5)
-        yield Record(
-            f"r{seed}-{i}", content_type, confidence, rng.random() < (1 - confidence) * defect_scale
-        )
+        if overconfident is None:
+            confidence = rng.betavariate(8, 1.5)
+            defect = rng.random() < (1 - confidence) * defect_scale
+        else:
+            confidence = rng.betavariate(40, 1)
+            defect = rng.random() < overconfident
+        yield Record(f"r{seed}-{i}", content_type, confidence, defect)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -195,23 +206,37 @@ def test_certified_escape_rate_stays_under_target_and_saves_reviews(
     assert saved_somewhere, "no content type ever auto-approved a meaningful share"
 
 
-def test_a_jump_in_defects_trips_the_drift_detector(policy: Policy) -> None:
+def test_a_jump_in_defects_trips_the_drift_detector_and_never_loosens(
+    policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import router.core as core
+
     calm = list(stream(80_000, 3))
-    worse = list(stream(60_000, 4, defect_scale=2.5, start=80_000))
-    modes: set[str] = set()
-    config = RouterConfig()
-    result = replay(calm, policy, config, delay=50)
+    # The scorer turns overconfident: 15 % defects, nearly every draft above the threshold.
+    worse = list(stream(60_000, 4, start=80_000, overconfident=0.15))
+    result = replay(calm, policy, RouterConfig(), delay=50)
     certified = [n for n, s in result.states.items() if s.mode == "certified"]
     assert certified
-    # Continue the same states through the worse stream and watch the modes they pass through.
-    from router.core import choose, in_uniform_sample, learn
+    alarms: list[str] = []
+    tighten = core._tighten_for_drift
 
+    def recording(state: TypeState, ct: Any, cfg: RouterConfig) -> None:
+        alarms.append(state.content_type)
+        tighten(state, ct, cfg)
+
+    monkeypatch.setattr(core, "_tighten_for_drift", recording)
+    # Continue the same states through the worse stream, certifying rarely: between
+    # certifications the CUSUM is the only guard, and at each alarm the serving threshold after
+    # the verdict is at least the one before it.
+    config = RouterConfig(recertify_every=5_000)
+    loosened: list[tuple[str, float, float]] = []
     for record in worse:
         ct = policy.content_types[record.content_type]
         s = result.states[record.content_type]
-        choice = choose(record.draft_id, record.confidence, None, s, ct, config)
+        choice = core.choose(record.draft_id, record.confidence, None, s, ct, config)
         if choice.route == "needs_review":
-            learn(
+            before, seen = s.threshold, len(alarms)
+            core.learn(
                 s,
                 confidence=record.confidence,
                 q=choice.q,
@@ -220,10 +245,77 @@ def test_a_jump_in_defects_trips_the_drift_detector(policy: Policy) -> None:
                 ct=ct,
                 config=config,
                 uniform_audit=choice.reason == "audit"
-                and in_uniform_sample(record.draft_id, ct, config),
+                and core.in_uniform_sample(record.draft_id, ct, config),
             )
-        modes.add(s.mode)
-    assert "drift_tightened" in modes or all(result.states[n].threshold > 0.97 for n in certified)
+            if len(alarms) > seen and s.threshold < before:
+                loosened.append((record.content_type, before, s.threshold))
+    assert set(alarms) & set(certified), "no certified type raised a drift alarm"
+    assert loosened == []
+
+
+# (mode, certified, strictest certified, nudge, threshold served) before a drift alarm on
+# customer_email (default 0.88) -> (mode, threshold) after it.
+DRIFT_ALARM_CASES = [
+    ("certified", 0.98, 0.98, 0.0, 0.98, "drift_tightened", 0.98),  # the bug: was 0.95
+    ("certified", 0.90, 0.90, 0.0, 0.90, "drift_tightened", 0.95),  # max(default, 0.95)
+    ("certified", 0.90, 0.90, 0.06, 0.96, "drift_tightened", 0.96),  # nudged: keeps the nudge
+    ("certified", 0.90, 0.97, 0.0, 0.90, "drift_tightened", 0.97),  # strictest earlier certificate
+    ("certified", 0.99, 0.99, 0.02, 1.0, "drift_tightened", 1.0),
+    ("default", None, None, 0.0, 0.88, "drift_tightened", 0.95),
+    ("default", None, None, 0.10, 0.98, "drift_tightened", 0.98),
+    ("drift_tightened", None, 0.96, 0.0, 0.97, "drift_tightened", 0.97),  # a second alarm
+    ("review_all", None, None, 0.0, 1.0, "review_all", 1.0),  # was drift_tightened at 0.95
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "certified", "strictest", "nudge", "served", "mode_after", "after"),
+    DRIFT_ALARM_CASES,
+)
+def test_a_drift_alarm_serves_the_strictest_threshold_it_knows(
+    policy: Policy,
+    mode: str,
+    certified: float | None,
+    strictest: float | None,
+    nudge: float,
+    served: float,
+    mode_after: str,
+    after: float,
+) -> None:
+    ct = policy.content_types["customer_email"]
+    s = state(policy, mode=mode, certified=certified, strictest_certified=strictest,
+              nudge=nudge, threshold=served, drift_floor=0.97 if mode == "drift_tightened"
+              else None, cusum=CONFIG.drift.h)  # fmt: skip
+    version = s.version
+    # One escape in the uniform audit sample: the CUSUM, already at h, passes it.
+    learn(s, confidence=0.995, q=ct.audit.floor, audit=True, error=True, ct=ct, config=CONFIG,
+          uniform_audit=True)  # fmt: skip
+    assert (s.mode, s.threshold) == (mode_after, after)
+    assert s.threshold >= served
+    assert s.cusum == 0.0 and s.version > version
+    assert s.ledger.total("labelled") == 0  # re-certifies on post-alarm evidence only
+    # Clean verdicts after the alarm do not walk the threshold back down either.
+    for _ in range(CONFIG.recertify_every * 2):
+        learn(s, confidence=0.995, q=ct.audit.floor, audit=True, error=False, ct=ct,
+              config=CONFIG, uniform_audit=True)  # fmt: skip
+    assert (s.mode, s.threshold) == (mode_after, after)
+
+
+def test_a_state_stored_before_the_drift_floor_existed_still_loads(policy: Policy) -> None:
+    data = state(policy).to_dict()
+    for key in ("strictest_certified", "drift_floor"):
+        data.pop(key)
+    restored = TypeState.from_dict(json.loads(json.dumps(data)))
+    assert restored.strictest_certified is None and restored.drift_floor is None
+
+
+def test_a_certificate_remembers_the_strictest_threshold(policy: Policy) -> None:
+    ct = policy.content_types["customer_email"]
+    s = state(policy, mode="review_all", threshold=1.0)
+    for _ in range(1500):
+        learn(s, confidence=0.97, q=1.0, audit=False, error=False, ct=ct, config=CONFIG)
+    assert s.mode == "certified" and s.certified is not None
+    assert s.strictest_certified == s.certified
 
 
 def test_a_decision_replayed_after_a_crash_is_applied_once(policy: Policy) -> None:

@@ -54,6 +54,10 @@ class TypeState:
     estimate: float | None = None
     bound: float | None = None
     reason: str = "configured default"
+    # The strictest threshold ever certified, and the floor a drift alarm set: an alarm serves
+    # the strictest of these and the threshold it found, never anything looser.
+    strictest_certified: float | None = None
+    drift_floor: float | None = None
     ledger: Ledger = field(default_factory=lambda: Ledger(half_life=20_000))
 
     def to_dict(self) -> dict[str, Any]:
@@ -238,23 +242,36 @@ def learn(
 
 
 def _tighten_for_drift(state: TypeState, ct: ContentTypePolicy, config: RouterConfig) -> None:
-    state.mode = "drift_tightened"
+    """A drift alarm: serve the strictest of the threshold in force, the strictest certified so
+    far and max(default, 0.95), and re-certify on post-alarm evidence only. Never looser than
+    before: an alarm says the errors rose, so it can only tighten (review-all stays review-all)."""
     state.certified = None
     state.nudge = 0.0
     state.cusum = 0.0
     state.audit_boost_left = config.boost_audits
     # Re-certify on post-change evidence only.
     state.ledger = Ledger(half_life=ct.decay_half_life_items, floor=ct.audit.floor)
-    state.threshold = max(ct.default_threshold, state.threshold, 0.95)
-    state.reason = "audited errors rose above target (CUSUM alarm): tightened, re-certifying"
     state.version += 1
+    if state.mode == "review_all":
+        state.reason = "audited errors rose above target (CUSUM alarm): still reviewing all"
+        return
+    state.mode = "drift_tightened"
+    state.drift_floor = min(
+        1.0, max(_drift_base(ct), state.threshold, state.strictest_certified or 0.0)
+    )
+    state.threshold = state.drift_floor
+    state.reason = "audited errors rose above target (CUSUM alarm): tightened, re-certifying"
+
+
+def _drift_base(ct: ContentTypePolicy) -> float:
+    return max(ct.default_threshold, 0.95)
 
 
 def _base(state: TypeState, ct: ContentTypePolicy) -> float:
     if state.mode == "certified" and state.certified is not None:
         return state.certified
     if state.mode == "drift_tightened":
-        return max(ct.default_threshold, 0.95)
+        return max(_drift_base(ct), state.drift_floor or 0.0)
     if state.mode == "review_all":
         return 1.0
     return ct.default_threshold
@@ -278,6 +295,8 @@ def certify(state: TypeState, ct: ContentTypePolicy) -> None:
     result = fixed_sequence(CANDIDATES, tails, ct.target_escape_rate, ct.delta)
     if enough and result.threshold is not None:
         state.mode, state.certified = "certified", result.threshold
+        state.strictest_certified = max(state.strictest_certified or 0.0, result.threshold)
+        state.drift_floor = None
         state.reason = f"certified at {result.threshold:.2f} (delta {ct.delta})"
     elif state.mode == "certified" and state.certified is not None:
         # Inconclusive is not a violation: after the threshold loosens, the range above it is
