@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from hitl_runtime.limits import cap_spans
 from hitl_runtime.policy import CommitmentKind, FormPolicy, Policy
 from hitl_schemas import Draft, Score, Signal, Span
 from scorer.features import features, ngram_vector
@@ -105,12 +104,17 @@ class Scorer:
             confidence = model.predict(row, draft.content_type, ngrams)
             score = Score(
                 confidence=confidence,
-                signals=_signals(results[i], errors[i], by_signal(model.contributions(row))),
+                signals=_signals(
+                    results[i],
+                    errors[i],
+                    by_signal(model.contributions(row)),
+                    keep=self.max_spans_per_signal,
+                ),
                 model_name=model.name,
                 model_version=model.version,
                 scored_at=scored_at,
             )
-            scores.append(cap_spans(score, self.max_spans_per_signal))
+            scores.append(score)
         return scores, stats
 
     def _toxicity_alone(self, draft: Draft, errors: dict[str, str]) -> SignalResult | None:
@@ -144,24 +148,29 @@ def _signals(
     results: dict[str, SignalResult | None],
     errors: dict[str, str],
     contributions: dict[str, float],
+    *,
+    keep: int,
 ) -> list[Signal]:
+    """The event's signals: per signal the first `keep` spans by position, the rest counted."""
     out = []
     for name in sorted(results):
         result = results[name]
         if result is None:
             out.append(Signal(name=name, value=0.0, failed=True, error=errors.get(name)))
         else:
+            ordered = sorted(result.spans)  # by start, then end (then label: deterministic)
             out.append(
                 Signal(
                     name=name,
                     value=result.value,
-                    spans=sorted(result.spans, key=_position),
+                    # Built from our own offsets: constructed without re-validation.
+                    spans=[
+                        Span.model_construct(start=s.start, end=s.end, label=s.label)
+                        for s in ordered[:keep]
+                    ],
+                    spans_omitted=max(0, len(ordered) - keep),
                     details=dict(result.details)
                     | {"contribution": round(contributions.get(name, 0.0), 4)},
                 )
             )
     return out
-
-
-def _position(span: Span) -> tuple[int, int]:
-    return span.start, span.end

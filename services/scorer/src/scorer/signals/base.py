@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pydantic import JsonValue
 
-from hitl_schemas import Span
+
+class SpanAt(NamedTuple):
+    """A stretch of the draft text a signal flags. A plain tuple, not the event's `Span`: a
+    hostile draft yields thousands, and only the first HITL_MAX_SPANS_PER_SIGNAL by position
+    become `Span`s in the event (scorer.scoring); the rest are only counted."""
+
+    start: int
+    end: int
+    label: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,13 +24,12 @@ class SignalResult:
     the producer's own probability of being right. `spans` point into the draft text."""
 
     value: float
-    spans: tuple[Span, ...] = ()
+    spans: tuple[SpanAt, ...] = ()
     details: dict[str, JsonValue] = field(default_factory=dict)
 
 
-def span(start: int, end: int, label: str) -> Span:
-    # Built from our own offsets: construct without re-validating on the hot path.
-    return Span.model_construct(start=start, end=end, label=label[:200])
+def span(start: int, end: int, label: str) -> SpanAt:
+    return SpanAt(start, end, label[:200])
 
 
 def saturate(hits: float, per_hit: float = 0.6) -> float:

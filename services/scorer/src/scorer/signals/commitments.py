@@ -13,8 +13,8 @@ from collections.abc import Collection
 
 from pydantic import JsonValue
 
-from hitl_schemas import Draft, Span
-from scorer.signals.base import SignalResult, saturate, span
+from hitl_schemas import Draft
+from scorer.signals.base import SignalResult, SpanAt, saturate, span
 
 NAME = "commitments"
 # Bounds on one draft's work: spans built (the count per kind is in the details) and distinct
@@ -102,7 +102,7 @@ def commitments(draft: Draft, risky: Collection[str]) -> SignalResult:
     low = text.lower()
     sources: str | None = None  # joined and lowercased on the first match only
     stated: dict[str, bool] = {}  # phrase -> found in the sources: one search per phrase
-    spans: list[Span] = []
+    spans: list[SpanAt] = []
     found: dict[str, int] = {}
     unsupported = 0.0
     for kind in risky:

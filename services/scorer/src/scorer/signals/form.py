@@ -12,8 +12,8 @@ import re
 from pydantic import JsonValue
 
 from hitl_runtime.policy import FormPolicy
-from hitl_schemas import Draft, Span
-from scorer.signals.base import SignalResult, span
+from hitl_schemas import Draft
+from scorer.signals.base import SignalResult, SpanAt, span
 from scorer.signals.text import sentences
 
 NAME = "form"
@@ -35,7 +35,7 @@ def form(draft: Draft, policy: FormPolicy) -> SignalResult:
     text = draft.text
     length = len(text)
     problems: dict[str, float] = {}
-    spans: list[Span] = []
+    spans: list[SpanAt] = []
     if length < policy.min_chars:
         problems["too_short"] = 1.0 if length == 0 else 0.7
     elif length > policy.max_chars:

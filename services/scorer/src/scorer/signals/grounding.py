@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from operator import itemgetter
 
-from hitl_schemas import Draft, Span
-from scorer.signals.base import SignalResult, saturate, span
+from hitl_schemas import Draft
+from scorer.signals.base import SignalResult, SpanAt, saturate, span
 from scorer.signals.numbers import amount_spellings, number_key
 
 NAME = "grounding"
@@ -321,7 +321,7 @@ def grounding(draft: Draft) -> SignalResult:
         return SignalResult(
             0.25, details={"claims": len(found), "unsupported": 0, "unverifiable": True}
         )
-    spans: list[Span] = []
+    spans: list[SpanAt] = []
     weight = 0.0
     kinds: dict[str, int] = {}
     for claim, ok in zip(found, Reference.of(ref_text).supported(found), strict=True):

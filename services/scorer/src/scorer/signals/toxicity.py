@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hitl_schemas import Draft, Span
-from scorer.signals.base import SignalResult, saturate, span
+from hitl_schemas import Draft
+from scorer.signals.base import SignalResult, SpanAt, saturate, span
 from scorer.signals.normalize import Normalized, normalize, unmask
 from scorer.signals.text import sentences
 
@@ -150,7 +150,7 @@ class ToxicityClassifier:
             mine = probs[at : at + len(spans)]
             at += len(spans)
             over = np.flatnonzero(mine >= FLAG_AT)
-            flagged: list[Span] = [
+            flagged: list[SpanAt] = [
                 span(*normalized.source_span(*spans[i]), f"offensive language (p={mine[i]:.2f})")
                 for i in over
             ]
