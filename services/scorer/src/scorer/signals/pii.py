@@ -16,7 +16,7 @@ Cost is linear in the text: each pattern runs once, each distinct value is valid
 draft gets at most MAX_LIBRARY_CHECKS library validations (MAX_PHONE_CHECKS of them phone
 numbers) and MAX_CANDIDATES candidate checks; past either it is reported as having more
 personal-data-like content than was checked (value 1: a reviewer looks). Bidi control characters
-are reported here too, as their own finding: they reorder what the reviewer reads. """
+are reported here too, as their own finding: they reorder what the reviewer reads."""
 
 from __future__ import annotations
 
