@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Message, Producer
 
 from feedback.export import export, read_examples
 from forgery import KINDS, REASONS, forged
@@ -69,6 +69,17 @@ def feedback_process(settings: ServiceSettings, instance: str) -> subprocess.Pop
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def stop_cleanly(service: subprocess.Popen[bytes]) -> None:
+    service.send_signal(signal.SIGTERM)
+    _, err = service.communicate(timeout=60)
+    assert service.returncode == 0, err.decode()[-2000:]
+
+
+def assert_one_example_per_draft(records: list[Message], *, drafts: int) -> None:
+    counts = Counter(decode(FeedbackExample, m.value()).draft_id for m in records)
+    assert len(counts) == drafts and max(counts.values()) == 1
 
 
 def test_one_example_per_decision_with_lineage_through_kill_9(
@@ -135,11 +146,8 @@ def test_a_decision_sent_twice_becomes_one_example(
         publisher.flush()
         records = read_to_end(kafka_bootstrap, out, at_least=len(sent) + 1, timeout=90)
     finally:
-        service.send_signal(signal.SIGTERM)
-        _, err = service.communicate(timeout=60)
-    assert service.returncode == 0, err.decode()[-2000:]
-    counts = Counter(decode(FeedbackExample, m.value()).draft_id for m in records)
-    assert len(counts) == len(sent) + 1 and max(counts.values()) == 1
+        stop_cleanly(service)
+    assert_one_example_per_draft(records, drafts=len(sent) + 1)
 
 
 def test_a_decision_sent_again_after_feedback_restarted_becomes_one_example(
@@ -182,11 +190,8 @@ def test_a_decision_sent_again_after_feedback_restarted_becomes_one_example(
         )
         records = read_to_end(kafka_bootstrap, out, at_least=len(sent) + 1, timeout=90)
     finally:
-        second.send_signal(signal.SIGTERM)
-        _, err = second.communicate(timeout=60)
-    assert second.returncode == 0, err.decode()[-2000:]
-    counts = Counter(decode(FeedbackExample, m.value()).draft_id for m in records)
-    assert len(counts) == len(sent) + 1 and max(counts.values()) == 1
+        stop_cleanly(second)
+    assert_one_example_per_draft(records, drafts=len(sent) + 1)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
