@@ -259,6 +259,58 @@ def test_kill_9_mid_stream_no_draft_lost_or_duplicated(
     assert max(counts.values()) == 1, [k for k, v in counts.items() if v > 1][:5]
 
 
+def test_a_draft_published_twice_is_routed_once_also_after_kill_9(
+    router: RouterProcess,
+    settings: ServiceSettings,
+    producer_factory: Callable[..., Producer],
+    kafka_bootstrap: str,
+) -> None:
+    """An idempotent producer can write a draft twice after a broker crash (an epoch bump):
+    the copy is dropped, before and after a restart; an id reused for other content is
+    dead-lettered, not dropped, so it cannot inherit the first draft's verdict."""
+    publisher = EventPublisher(producer_factory(), settings)
+    prefix = settings.topic_prefix
+    first_a, first_b = scored("dup-a", 0.999), scored("dup-b", 0.40)
+    reused_b = examples.scored_draft(
+        draft=examples.draft(draft_id="dup-b", text="Your refund of $2,500 is approved."),
+        score=examples.score(confidence=0.999, signals=CLEAN),
+    )
+    for key, event in [
+        ("dup-a", first_a),
+        ("dup-b", first_b),
+        ("dup-a", first_a),
+        ("dup-b", reused_b),
+        ("sentinel-1", scored("sentinel-1", 0.40)),
+    ]:
+        publisher.publish("scored", key, event)  # fmt: skip
+    publisher.flush()
+    wait_routed(kafka_bootstrap, prefix, 3)
+
+    router.kill()
+    router.start()  # its memory is rebuilt from the partition it is assigned
+    for key, event in [
+        ("dup-a", first_a),
+        ("dup-b", first_b),
+        ("sentinel-2", scored("sentinel-2", 0.40)),
+    ]:
+        publisher.publish("scored", key, event)  # fmt: skip
+    publisher.flush()
+    routed: list[RoutedDraft] = []
+
+    def sentinel_routed() -> bool:
+        nonlocal routed
+        routed = routed_records(kafka_bootstrap, prefix, 0)
+        return any(r.draft.draft_id == "sentinel-2" for r in routed)
+
+    wait_for(sentinel_routed, timeout=120, interval=1.0, what="the second sentinel routed")
+    counts = Counter(r.draft.draft_id for r in routed)
+    assert counts == {"dup-a": 1, "dup-b": 1, "sentinel-1": 1, "sentinel-2": 1}, counts
+    assert {r.draft.draft_id: r.route for r in routed}["dup-b"] == "needs_review"
+    letters = [decode(DeadLetter, m.value()) for m in
+               read_to_end(kafka_bootstrap, f"{prefix}scored.dlq", at_least=1)]  # fmt: skip
+    assert [(d.error.kind, d.error.field) for d in letters] == [("schema", "draft.draft_id")]
+
+
 def test_forged_decisions_and_thresholds_do_not_open_the_gate(
     router: RouterProcess,
     settings: ServiceSettings,

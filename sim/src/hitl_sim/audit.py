@@ -42,16 +42,28 @@ class StageAudit:
         return self.missing == 0 and self.duplicates == 0 and self.unexpected == 0
 
 
-def stage(name: str, expected: Iterable[str], arrived: Iterable[str]) -> StageAudit:
+def stage(
+    name: str,
+    expected: Iterable[str],
+    arrived: Iterable[str],
+    copies: Counter[str] | None = None,
+) -> StageAudit:
+    """`copies`: how many records of an id may arrive (default one); the scorer scores each
+    record the producer wrote, so a draft published twice is scored twice (and routed once)."""
     want = set(expected)
     counts = Counter(arrived)
     delivered = sum(1 for i in want if counts[i] > 0)
+    allowed = copies or Counter()
     return StageAudit(
         name=name,
         expected=len(want),
         delivered=delivered,
         missing=len(want) - delivered,
-        duplicates=sum(n - 1 for i, n in counts.items() if i in want and n > 1),
+        duplicates=sum(
+            n - max(1, allowed[i])
+            for i, n in counts.items()
+            if i in want and n > max(1, allowed[i])
+        ),
         unexpected=sum(n for i, n in counts.items() if i not in want),
     )
 
@@ -81,8 +93,9 @@ class Audit:
 
 
 def audit(flow: Flow) -> Audit:
-    """Invariant 1: each draft routed once or dead-lettered once (the scorer's own output once
-    too); invariant 2: each needs-review item decided once; and each decision learned from once."""
+    """Invariant 1: each draft routed once or dead-lettered once, also one its producer
+    published twice (the scorer's own output once per record published); invariant 2: each
+    needs-review item decided once; and each decision learned from once."""
     drafts = set(flow.drafts)
     dead = set(flow.dead_drafts)
     live = drafts - dead
@@ -92,7 +105,7 @@ def audit(flow: Flow) -> Audit:
     return Audit(
         published_twice=len(flow.drafts) - len(drafts),
         stages=[
-            stage("scored", live, flow.scored),
+            stage("scored", live, flow.scored, copies=Counter(flow.drafts)),
             stage("routed or dead-lettered", drafts, [*flow.routed, *flow.dead_drafts]),
             stage("decided", reviewed, [draft_id for draft_id, _ in distinct_decisions]),
             stage("learned (feedback example)", decided, flow.feedback),

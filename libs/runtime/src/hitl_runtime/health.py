@@ -72,14 +72,18 @@ class GroupMembership:
     """Rebalance callbacks that tell whether a consumer holds its assignment now (also an
     empty one: a spare replica is healthy), for `Consumer.subscribe(**membership.callbacks)`."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_release: Callable[[list[int]], object] | None = None) -> None:
         self.in_group = False
+        # Told the partitions (numbers) this consumer gave up: state kept per partition is stale.
+        self.on_release = on_release
 
     def _assigned(self, _consumer: object, _partitions: object) -> None:
         self.in_group = True
 
-    def _released(self, _consumer: object, _partitions: object) -> None:
+    def _released(self, _consumer: object, partitions: object) -> None:
         self.in_group = False
+        if self.on_release is not None and isinstance(partitions, list):
+            self.on_release([tp.partition for tp in partitions])
 
     @property
     def callbacks(self) -> dict[str, Callable[[object, object], None]]:

@@ -90,6 +90,7 @@ class TransactionalLoop:
         stage: str,
         on_commit: Callable[[], object] | None = None,
         on_start: Callable[[], object] | None = None,
+        on_release: Callable[[list[int]], object] | None = None,
         topic_prefix: str = "",
         health: Health = STAGES,
     ) -> None:
@@ -105,7 +106,7 @@ class TransactionalLoop:
         self.on_start = on_start
         self.lag = LagReporter(service, topic_prefix=topic_prefix)
         self.progress = health.stage(service, stage)
-        self.membership = GroupMembership()
+        self.membership = GroupMembership(on_release)
 
     def run(self, stop: threading.Event) -> None:
         """Process until `stop` is set; the batch in hand is finished and committed first."""

@@ -46,6 +46,13 @@ class RouterSettings(ServiceSettings):
         min_length=1,
         description="an id stable across restarts of one replica (default: hitl-router-<host>)",
     )
+    dedupe_window: int = Field(
+        default=20_000,
+        ge=0,
+        le=1_000_000,
+        description="records per scored partition whose draft ids the route stage remembers, to "
+        "route a draft published twice once (0 to turn it off)",
+    )
     batch_size: int = Field(default=500, ge=1, le=10_000, description="a number from 1 to 10000")
     data_dir: Path = Field(
         default=Path(".local/router"), description="a writable directory for the faust worker"

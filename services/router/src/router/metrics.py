@@ -28,6 +28,12 @@ ESCAPE_UPPER_BOUND = Gauge(
     ["content_type"],
 )
 ESCAPE_TARGET = Gauge("hitl_router_escape_rate_target", "Target escape rate.", ["content_type"])
+DUPLICATE_DRAFTS = Counter(
+    "hitl_router_duplicate_drafts_total",
+    "Records of a draft id already routed: copy (same content, dropped) or reused (other "
+    "content, dead-lettered).",
+    ["seen"],
+)
 AUDITS = Counter("hitl_router_audits_total", "Drafts sent to review as audits.", ["content_type"])
 DECISIONS_LEARNED = Counter(
     "hitl_router_decisions_learned_total", "Decisions the router learned from.", ["content_type"]

@@ -17,13 +17,15 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
+from hitl_runtime import tail
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter, publish_or_dead_letter
 from hitl_runtime.follow import CompactedFollower
-from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
+from hitl_runtime.kafka import EventPublisher, make_consumer, make_producer, make_stage_consumer
 from hitl_runtime.metrics import END_TO_END_SECONDS, content_type_label
 from hitl_runtime.policy import Policy
+from hitl_runtime.serde import EventValidationError, decode
 from hitl_runtime.signing import Verifier, verifier_for
 from hitl_runtime.thresholds import LatestThresholds
 from hitl_runtime.txn import TransactionalLoop
@@ -31,8 +33,19 @@ from hitl_schemas import Decision, ErrorInfo, ScoredDraft, topic
 from router import metrics
 from router.config import RouterSettings
 from router.core import RouterConfig, TypeState, initial_state, route
+from router.dedupe import Seen, SeenDrafts, fingerprint
 
 log = logging.getLogger(__name__)
+
+# How long rebuilding one partition's duplicate memory may take, inside the transaction in hand
+# (its timeout is 60 s): past it, the stage routes on with what it read, and says so.
+SEED_SECONDS = 20.0
+REUSED_ID = ErrorInfo(
+    kind="schema",
+    field="draft.draft_id",
+    message="this draft_id was routed already for a draft with other content; give each draft "
+    "an id of its own (a re-sent copy of the same draft is dropped, not dead-lettered)",
+)
 
 
 class Views(LatestThresholds):
@@ -101,8 +114,18 @@ class RouteStage:
             batch_timeout=0.05,
             service=settings.service_name,
             stage="route",
-            on_commit=self.publisher.drain_failures,
+            on_commit=self._committed,
+            on_release=self._released,
             topic_prefix=settings.topic_prefix,
+        )
+        window = settings.dedupe_window
+        self.seen = SeenDrafts(window) if window else None
+        # Reads a partition's records before the first one handled, to rebuild its memory;
+        # assigned by hand, in a throwaway group that never commits.
+        self.reader = (
+            make_consumer(settings, group_id=settings.scoped(f"{settings.app_id}-route-seed"))
+            if window
+            else None
         )
 
     def run(self, stop: threading.Event) -> None:
@@ -112,14 +135,76 @@ class RouteStage:
             self.loop.run(stop)
         finally:
             self.follower.stop()
+            if self.reader is not None:
+                self.reader.close()
+
+    def _committed(self) -> None:
+        self.publisher.drain_failures()
+        if self.seen is not None:
+            self.seen.committed()
+
+    def _released(self, partitions: list[int]) -> None:
+        if self.seen is not None:
+            self.seen.forget(partitions)
+
+    def _seen(self, msg: Message, scored: ScoredDraft) -> Seen:
+        if self.seen is None:
+            return Seen.FIRST
+        partition = msg.partition() or 0
+        if self.seen.needs_seed(partition):
+            self.seen.seed(partition, self._earlier(msg.topic() or "", partition,
+                                                    msg.offset() or 0))  # fmt: skip
+        draft_id = scored.draft.draft_id
+        seen = self.seen.check(partition, draft_id, fingerprint(scored.draft))
+        if seen is not Seen.FIRST:
+            metrics.DUPLICATE_DRAFTS.labels(seen.value).inc()
+            log.info(
+                "a draft id already routed came again",
+                extra={"fields": {"draft_id": draft_id, "seen": seen.value,
+                                  "partition": partition, "offset": msg.offset()}},
+            )  # fmt: skip
+        return seen
+
+    def _earlier(self, name: str, partition: int, before: int) -> list[tuple[str, str]]:
+        """(draft id, fingerprint) of the records in the partition's last `window` offsets
+        before `before`: what committed transactions have routed already."""
+        if self.reader is None or self.seen is None:
+            return []
+        drafts: list[tuple[str, str]] = []
+        try:
+            low, _ = self.reader.get_watermark_offsets(TopicPartition(name, partition), timeout=5)
+            start = max(low, before - self.seen.window)
+            snap = tail.Snapshot(name, {partition: (start, before)} if start < before else {})
+            for record in tail.records(self.reader, snap, deadline=time.monotonic() + SEED_SECONDS):
+                try:
+                    draft = decode(ScoredDraft, record.value(), self.settings.limits).draft
+                except EventValidationError:
+                    continue  # dead-lettered when it was handled: no draft id was routed
+                drafts.append((draft.draft_id, fingerprint(draft)))
+        except (KafkaException, TimeoutError) as exc:
+            log.warning(
+                "duplicate memory only partly rebuilt; a copy of a draft routed before this "
+                "partition was assigned may be routed again",
+                extra={"fields": {"partition": partition, "drafts_read": len(drafts),
+                                  "reason": str(exc)[:300]}},
+            )  # fmt: skip
+        return drafts
 
     def handle(self, records: Sequence[Message]) -> None:
+        if self.seen is not None:
+            self.seen.begin()
         for msg in records:
             started = time.perf_counter()
             scored = decode_or_dead_letter(
                 msg, ScoredDraft, limits=self.settings.limits, dead_letters=self.dead_letters
             )
             if scored is None:
+                continue
+            seen = self._seen(msg, scored)
+            if seen is Seen.COPY:
+                continue
+            if seen is Seen.REUSED:
+                self.dead_letters.send(msg, REUSED_ID)
                 continue
             ct = scored.draft.content_type
             try:
