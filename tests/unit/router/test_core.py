@@ -11,7 +11,15 @@ import pytest
 
 from hitl_runtime.policy import Policy, load_policy
 from hitl_schemas import Signal, examples
-from router.core import RouterConfig, TypeState, initial_state, learn, on_decision, route
+from router.core import (
+    RouterConfig,
+    TypeState,
+    certify,
+    initial_state,
+    learn,
+    on_decision,
+    route,
+)
 from router.replay import Record, replay
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -218,13 +226,13 @@ def test_a_jump_in_defects_trips_the_drift_detector_and_never_loosens(
     certified = [n for n, s in result.states.items() if s.mode == "certified"]
     assert certified
     alarms: list[str] = []
-    tighten = core._tighten_for_drift
+    tighten = core._tighten
 
-    def recording(state: TypeState, ct: Any, cfg: RouterConfig) -> None:
-        alarms.append(state.content_type)
-        tighten(state, ct, cfg)
+    def recording(state: TypeState, ct: Any, cfg: RouterConfig, **kwargs: Any) -> None:
+        alarms.append(state.content_type)  # a drift alarm, or a certificate found broken
+        tighten(state, ct, cfg, **kwargs)
 
-    monkeypatch.setattr(core, "_tighten_for_drift", recording)
+    monkeypatch.setattr(core, "_tighten", recording)
     # Continue the same states through the worse stream, certifying rarely: between
     # certifications the CUSUM is the only guard, and at each alarm the serving threshold after
     # the verdict is at least the one before it.
@@ -369,3 +377,38 @@ def test_a_default_found_unsafe_goes_to_review_all_and_recertifies_on_fresh_evid
     for _ in range(1500):  # review-all: every verdict has q = 1, all clean at 0.97
         learn(s, confidence=0.97, q=1.0, audit=False, error=False, ct=ct, config=CONFIG)
     assert s.mode == "certified" and s.threshold < 1.0
+
+
+# (content type, certified, strictest certified) -> (mode, threshold) once a re-certification
+# finds the certificate broken (escapes estimated above target at the certified threshold).
+BREACH_CASES = [
+    ("customer_email", 0.95, 0.95, "drift_tightened", 0.95),  # was "default" at 0.88
+    ("customer_email", 0.90, 0.97, "drift_tightened", 0.97),  # the strictest ever certified
+    ("legal_clause", 0.95, 0.95, "review_all", 1.0),  # high risk: every draft reviewed
+]
+
+
+@pytest.mark.parametrize(("content_type", "certified", "strictest", "mode_after", "after"),
+                         BREACH_CASES)  # fmt: skip
+def test_a_certificate_found_broken_tightens_and_never_serves_the_default(
+    policy: Policy,
+    content_type: str,
+    certified: float,
+    strictest: float,
+    mode_after: str,
+    after: float,
+) -> None:
+    ct = policy.content_types[content_type]
+    s = state(policy, content_type, mode="certified", certified=certified,
+              strictest_certified=strictest, threshold=certified)  # fmt: skip
+    version = s.version
+    # Enough reviewed verdicts above the certified threshold, one in ten an escape: far above
+    # every target, so no candidate certifies and the estimate at the certificate breaks it.
+    for i in range(3 * ct.min_evidence):  # decayed: more than min_evidence are recorded
+        s.ledger.record(0.995, q=1.0, error=i % 10 == 0, audit=False, uniform=False)
+    certify(s, ct, CONFIG)
+    assert (s.mode, s.threshold) == (mode_after, after)
+    assert s.threshold >= certified and s.threshold != ct.default_threshold
+    assert s.certified is None and s.version > version
+    assert "certificate dropped" in s.reason
+    assert s.ledger.total("labelled") == 0  # re-certifies on evidence from now on

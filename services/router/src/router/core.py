@@ -231,36 +231,49 @@ def learn(
         state.nudge = nudge(state.nudge, error, ct.target_escape_rate, config.drift)
         state.cusum = cusum_step(state.cusum, error, ct.target_escape_rate, config.drift)
         if alarm(state.cusum, config.drift):
-            _tighten_for_drift(state, ct, config)
+            _tighten(state, ct, config, why=ALARM)
     if audit:
         state.audit_boost_left = max(0, state.audit_boost_left - 1)
     if state.since_certification >= config.recertify_every:
-        certify(state, ct)
+        certify(state, ct, config)
     else:
         _apply_serving_threshold(state, ct)
     return (state.threshold, state.mode) != before
 
 
-def _tighten_for_drift(state: TypeState, ct: ContentTypePolicy, config: RouterConfig) -> None:
-    """A drift alarm: serve the strictest of the threshold in force, the strictest certified so
-    far and max(default, 0.95), and re-certify on post-alarm evidence only. Never looser than
-    before: an alarm says the errors rose, so it can only tighten (review-all stays review-all)."""
+def _tighten(
+    state: TypeState,
+    ct: ContentTypePolicy,
+    config: RouterConfig,
+    *,
+    why: str,
+    review_all: bool = False,
+) -> None:
+    """The evidence says errors run above target (a drift alarm, or a re-certification that
+    found the certificate broken): serve the strictest of the threshold in force, the strictest
+    certified so far and max(default, 0.95), or review all (`review_all`, and a type reviewed in
+    full stays so), and re-certify on evidence from now on only. Never looser than before: the
+    default threshold is looser than most certificates, so falling back to it would loosen the
+    gate exactly when it was found leaking."""
     state.certified = None
     state.nudge = 0.0
     state.cusum = 0.0
     state.audit_boost_left = config.boost_audits
-    # Re-certify on post-change evidence only.
     state.ledger = Ledger(half_life=ct.decay_half_life_items, floor=ct.audit.floor)
     state.version += 1
-    if state.mode == "review_all":
-        state.reason = "audited errors rose above target (CUSUM alarm): still reviewing all"
+    if review_all or state.mode == "review_all":
+        state.mode, state.threshold, state.drift_floor = "review_all", 1.0, None
+        state.reason = f"{why}: reviewing all, re-certifying"
         return
     state.mode = "drift_tightened"
     state.drift_floor = min(
         1.0, max(_drift_base(ct), state.threshold, state.strictest_certified or 0.0)
     )
     state.threshold = state.drift_floor
-    state.reason = "audited errors rose above target (CUSUM alarm): tightened, re-certifying"
+    state.reason = f"{why}: tightened, re-certifying"
+
+
+ALARM = "audited errors rose above target (CUSUM alarm)"
 
 
 def _drift_base(ct: ContentTypePolicy) -> float:
@@ -286,7 +299,7 @@ def _apply_serving_threshold(state: TypeState, ct: ContentTypePolicy) -> None:
         state.version += 1
 
 
-def certify(state: TypeState, ct: ContentTypePolicy) -> None:
+def certify(state: TypeState, ct: ContentTypePolicy, config: RouterConfig) -> None:
     """Re-run the fixed-sequence walk on the evidence; update mode, threshold and estimates."""
     state.since_certification = 0
     ledger = state.ledger
@@ -305,8 +318,8 @@ def certify(state: TypeState, ct: ContentTypePolicy) -> None:
         [at_certified] = ledger.tails([state.certified])
         estimate = escape_estimate(at_certified)
         if estimate is not None and estimate > ct.target_escape_rate and enough:
-            state.mode, state.certified = ("review_all" if ct.high_risk else "default"), None
-            state.reason = f"estimated escapes {estimate:.3f} above target: certificate dropped"
+            why = f"estimated escapes {estimate:.3f} above target: certificate dropped"
+            _tighten(state, ct, config, why=why, review_all=ct.high_risk)
     elif enough and state.mode == "default":
         [at_default] = ledger.tails([ct.default_threshold])
         estimate = escape_estimate(at_default)
