@@ -309,6 +309,7 @@ def test_a_draft_published_twice_is_routed_once_also_after_kill_9(
     letters = [decode(DeadLetter, m.value()) for m in
                read_to_end(kafka_bootstrap, f"{prefix}scored.dlq", at_least=1)]  # fmt: skip
     assert [(d.error.kind, d.error.field) for d in letters] == [("schema", "draft.draft_id")]
+    assert router.stop() == 0, "a router asked to stop (SIGTERM) exits 0"
 
 
 def test_forged_decisions_and_thresholds_do_not_open_the_gate(

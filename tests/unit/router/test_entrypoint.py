@@ -48,3 +48,23 @@ def test_a_stage_that_ends_normally_stops_nothing(monkeypatch: pytest.MonkeyPatc
     entry.guarded(lambda _stop: None, threading.Event(), failed, hard_exit=lambda *a: None)
     assert not failed.is_set()
     assert sent == []
+
+
+@pytest.mark.parametrize(
+    ("stage_failed", "worker_code", "signalled", "status"),
+    [
+        (False, 0, True, 0),  # SIGTERM, clean stop: the only 0
+        (False, None, True, 0),
+        (True, 0, True, 1),  # a stage died (it sends the SIGTERM itself)
+        (False, 1, True, 1),  # the worker failed while stopping
+        (False, 0, False, 1),  # the worker stopped by itself: restart us
+        (False, 1, False, 1),
+        (False, "crash", False, 1),
+        (False, 3, False, 3),
+    ],
+)
+def test_only_a_router_asked_to_stop_exits_0(
+    stage_failed: bool, worker_code: object, signalled: bool, status: int
+) -> None:
+    assert entry.exit_status(stage_failed=stage_failed, worker_code=worker_code,
+                             signalled=signalled) == status  # fmt: skip

@@ -55,15 +55,36 @@ def main() -> int:
     for stage in stages:
         stage.start()
     worker = faust.Worker(router.app, loglevel=settings.log_level, quiet=True)
+    worker_code: object = 0
     try:
         worker.execute_from_commandline()
-    except SystemExit:
-        pass
+    except SystemExit as exc:
+        worker_code = exc.code
     finally:
         stop.set()
         for stage in stages:
             stage.join(timeout=60)
-    return 1 if failed.is_set() else 0
+    # mode's Worker notes when a SIGINT/SIGTERM asked it to stop; a worker that stopped
+    # without one stopped by itself (a crash it handled), and the platform must restart us.
+    signalled = bool(getattr(worker, "_signal_stop_time", None))
+    status = exit_status(stage_failed=failed.is_set(), worker_code=worker_code, signalled=signalled)
+    if status and not failed.is_set():
+        log.error(
+            "the faust worker stopped without being asked to; exiting so that the router is "
+            "restarted",
+            extra={"fields": {"worker_exit": str(worker_code), "signalled": signalled}},
+        )
+    return status
+
+
+def exit_status(*, stage_failed: bool, worker_code: object, signalled: bool) -> int:
+    """0 only for a router that was asked to stop and stopped cleanly: a stage that died, a
+    worker that failed, or one that stopped by itself must be restarted by the platform."""
+    if stage_failed:
+        return 1
+    if worker_code not in (None, 0):
+        return worker_code if isinstance(worker_code, int) else 1
+    return 0 if signalled else 1
 
 
 def guarded(
