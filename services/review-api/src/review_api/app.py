@@ -31,7 +31,7 @@ from review_api.domain import Denied
 from review_api.limits import BodySizeLimit, RefuseNul
 from review_api.notify import Notifier, SmtpTarget
 from review_api.routes import admin, health, items, reports
-from review_api.store import create_schema, make_engine, sessions
+from review_api.store import create_schema_when_up, make_engine, sessions
 from review_api.throttle import FailureThrottle
 from review_api.tokens import JwtVerifier
 from review_api.web import router as web_router
@@ -57,7 +57,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        await create_schema(engine)
+        await create_schema_when_up(engine, wait_seconds=settings.database_start_seconds)
         app.state.sessions = sessions(engine)
         app.state.kafka_admin = make_admin(settings)
         # Fail a delivery within 30 s so a pass ends and the rows are retried on the next one.

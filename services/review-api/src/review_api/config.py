@@ -43,6 +43,12 @@ class ReviewApiSettings(ServiceSettings, StoreSettings):
         default=600, ge=10, le=86_400, description="seconds a claim holds an item (10-86400)"
     )
     group_id: str = Field(default="hitl-review-api", min_length=1, description="a consumer group")
+    database_start_seconds: float = Field(
+        default=120,
+        ge=0,
+        le=3600,
+        description="seconds to wait at start for the database to accept connections (0-3600)",
+    )
     ingest: bool = Field(default=True, description="true to consume needs-review, false not to")
     sla_sweep_seconds: int = Field(
         default=30, ge=1, le=3600, description="seconds between SLA sweeps (1-3600)"

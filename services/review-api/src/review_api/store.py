@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
+import time
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,6 +25,9 @@ from review_api.domain import PRIORITY_RANK, Principal, Scope
 from review_api.metrics import CLAIMS
 
 Q = TypeVar("Q", bound=Select[Any])
+log = logging.getLogger(__name__)
+# PostgreSQL answers, and says no for good: bad credentials (class 28) or no such database.
+REFUSED_FOR_GOOD = ("28", "3D000")
 
 API_KEY_PREFIX = "hitl_"
 
@@ -45,6 +52,42 @@ async def create_schema(engine: AsyncEngine) -> None:
     from review_api.migrate import upgrade_async
 
     await upgrade_async(engine.url.render_as_string(hide_password=False))
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database did not accept a connection within the start-up wait."""
+
+
+async def create_schema_when_up(engine: AsyncEngine, *, wait_seconds: float) -> None:
+    """`create_schema`, once the database accepts connections. A review-api (re)started while
+    PostgreSQL restarts waits for it instead of exiting at once into a restart back-off; only
+    the connection is retried, a failing migration is raised as it is."""
+    deadline = time.monotonic() + wait_seconds
+    warned = False
+    while True:
+        try:
+            async with engine.connect():
+                break
+        except (OSError, DBAPIError) as exc:
+            sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
+            if sqlstate.startswith(REFUSED_FOR_GOOD):
+                raise  # waiting would not change the answer
+            if time.monotonic() >= deadline:
+                raise DatabaseUnavailable(
+                    f"the database at HITL_DATABASE_URL did not accept a connection within "
+                    f"{wait_seconds:g} s ({type(exc).__name__}); check that it runs and that the "
+                    "URL's host, port and credentials are right, or wait longer with "
+                    "HITL_DATABASE_START_SECONDS"
+                ) from None
+            if not warned:
+                log.warning(
+                    "database not reachable yet; waiting for it",
+                    extra={"fields": {"wait_seconds": wait_seconds,
+                                      "reason": type(exc).__name__}},
+                )  # fmt: skip
+                warned = True
+            await asyncio.sleep(1.0)  # retry pacing between connection attempts
+    await create_schema(engine)
 
 
 async def insert_item_if_absent(session: AsyncSession, values: dict[str, Any]) -> bool:
