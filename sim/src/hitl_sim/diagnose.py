@@ -1,5 +1,8 @@
 """What a chaos run still owes when its deadline passes: ids per stage, consumer lag per group,
-and for each service whether it is up and when each of its stages last made progress.
+and for each service whether it is up and when each of its stages last made progress; and the
+broker's side of a stall: each group's state and members' assignments, and the run's
+transactions with their state (a transaction stuck open, or markers never written, keeps a
+read_committed consumer from ever reading past it).
 
 Printed and written into the run's JSON, so a timed-out run (in CI, say) says where it stuck
 instead of only that it did.
@@ -8,6 +11,7 @@ instead of only that it did.
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 from typing import Any
 
@@ -18,6 +22,7 @@ from confluent_kafka.admin import AdminClient
 from hitl_runtime.kafka import make_admin, make_consumer
 from hitl_runtime.settings import ServiceSettings
 from hitl_sim.audit import Flow, owed
+from hitl_sim.infra import ROOT
 from hitl_sim.procs import Supervisor
 
 _AGE = re.compile(r'^hitl_stage_progress_age_seconds\{service="([^"]+)",stage="([^"]+)"\} (\S+)$')
@@ -56,6 +61,40 @@ def group_lag(admin: AdminClient, consumer: Consumer, prefix: str) -> dict[str, 
     return out
 
 
+def group_states(admin: AdminClient, prefix: str) -> dict[str, Any]:
+    """Per consumer group of this run: its state and each member's assigned partitions."""
+    listed = admin.list_consumer_groups(request_timeout=10).result(timeout=15)
+    groups = sorted(g.group_id for g in listed.valid if g.group_id.startswith(prefix))
+    out: dict[str, Any] = {}
+    for group, future in admin.describe_consumer_groups(groups, request_timeout=10).items():
+        described = future.result(timeout=15)
+        out[group] = {
+            "state": str(described.state),
+            "members": {
+                m.client_id: sorted(
+                    f"{tp.topic.removeprefix(prefix)}[{tp.partition}]"
+                    for tp in (m.assignment.topic_partitions if m.assignment else [])
+                )
+                for m in described.members
+            },
+        }
+    return out
+
+
+def transactions(bootstrap: str, prefix: str) -> list[str]:
+    """The run's transactional ids with state and producer epoch, from Kafka's own
+    TransactionsCommand (the broker's jars), or why they could not be read."""
+    command = ["java", "-cp", str(ROOT / ".local" / "kafka" / "jars" / "*"),
+               "org.apache.kafka.tools.TransactionsCommand", "--bootstrap-server", bootstrap,
+               "list"]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [f"unavailable: {type(exc).__name__}"]
+    lines = [line.strip() for line in done.stdout.splitlines() if line.startswith(prefix)]
+    return lines or [f"none listed (exit {done.returncode}): {done.stderr[-300:]}"]
+
+
 def diagnose(
     settings: ServiceSettings, flow: Flow, supervisor: Supervisor, metrics_urls: dict[str, str]
 ) -> dict[str, Any]:
@@ -76,11 +115,14 @@ def diagnose(
     try:
         consumer = make_consumer(settings, group_id=f"{settings.topic_prefix}diag-{uuid.uuid4()}")
         try:
-            report["group_lag"] = group_lag(make_admin(settings), consumer, settings.topic_prefix)
+            admin = make_admin(settings)
+            report["group_lag"] = group_lag(admin, consumer, settings.topic_prefix)
+            report["groups"] = group_states(admin, settings.topic_prefix)
         finally:
             consumer.close()
     except Exception as exc:  # noqa: BLE001 - a report must not fail on an absent broker
         report["group_lag_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    report["transactions"] = transactions(settings.kafka_bootstrap, settings.topic_prefix)
     return report
 
 
@@ -92,6 +134,10 @@ def render_report(report: dict[str, Any]) -> str:
         lines.append(f"  process {name}: {entry}")
     for group, lags in report.get("group_lag", {}).items():
         lines.append(f"  group {group}: lag {lags}")
+    for group, described in report.get("groups", {}).items():
+        lines.append(f"  group {group}: {described}")
+    for line in report.get("transactions", []):
+        lines.append(f"  transaction {line}")
     if "group_lag_error" in report:
         lines.append(f"  group lag unavailable: {report['group_lag_error']}")
     return "\n".join(lines)

@@ -87,8 +87,14 @@ def clean_flow(**changes: Any) -> Flow:
         # d1 published twice (an idempotent producer's epoch bump): scored twice, routed once
         ({"drafts": ["d1", "d1", "d2", "d3"], "scored": ["d1", "d1", "d2"]}, []),
         ({"drafts": ["d1", "d1", "d2", "d3"], "scored": ["d1", "d1", "d1", "d2"]}, [SCORED]),
-        ({"drafts": ["d1", "d1", "d2", "d3"], "scored": ["d1", "d1", "d2"],
-          "routed": ["d1", "d1", "d2"]}, [ROUTED]),  # fmt: skip
+        (
+            {
+                "drafts": ["d1", "d1", "d2", "d3"],
+                "scored": ["d1", "d1", "d2"],
+                "routed": ["d1", "d1", "d2"],
+            },
+            [ROUTED],
+        ),  # fmt: skip
     ],
 )
 def test_the_audit_fails_exactly_the_stages_that_lost_or_duplicated(
