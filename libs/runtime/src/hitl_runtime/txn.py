@@ -131,7 +131,7 @@ class TransactionalLoop:
                         time.perf_counter() - started
                     )
                 # Also when idle: the lag of a stalled or empty fetch must still be seen.
-                self.lag.update(self.consumer)
+                self.lag.update(self.consumer, idle=not records)
                 if not records:
                     self.progress.idle(in_group=self.membership.in_group, waiting=self.lag.waiting)
         finally:

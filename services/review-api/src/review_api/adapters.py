@@ -90,7 +90,8 @@ async def ingest_forever(
                     time.perf_counter() - started
                 )
             # Also when idle: a stalled fetch must still show as lag.
-            lag.update(consumer)
+            # A broker round trip when idle and due (unfetched partitions): off the event loop.
+            await asyncio.to_thread(lag.update, consumer, idle=not records)
             if not records:
                 progress.idle(in_group=membership.in_group, waiting=lag.waiting)
     finally:
