@@ -42,10 +42,13 @@ def test_a_stage_is_stuck_only_without_progress_while_the_broker_answers(
     assert stalled_stages(ages, broker_answering_for=answering_for, stall_seconds=60) == stuck
 
 
-def test_the_watchdog_names_the_stuck_stage_once_the_broker_has_been_back_a_while() -> None:
+def test_the_watchdog_names_the_stuck_stage_once_the_broker_has_been_back_a_while(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     clock = Clock()
     health = Health(clock)
     scoring, idle = health.stage("scorer", "score"), health.stage("scorer", "other")
+    scoring.idle(in_group=True, waiting=12)  # records wait: an empty poll is no progress
     broker = {"up": False}
     fired: list[list[str]] = []
     dog = Watchdog(
@@ -65,6 +68,11 @@ def test_the_watchdog_names_the_stuck_stage_once_the_broker_has_been_back_a_whil
     assert fired == [["scorer/score"]]
     assert not health.live()
     assert scoring.age() > 60
+    [last_words] = [r for r in caplog.records if r.getMessage() == "stuck stages"]
+    assert last_words.fields["scorer/score"]["last_idle_poll"] == {  # type: ignore[attr-defined]
+        "in_group": True,
+        "waiting": 12,
+    }
 
 
 def test_the_broker_is_not_asked_while_every_stage_makes_progress() -> None:

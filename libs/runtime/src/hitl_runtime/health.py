@@ -49,6 +49,9 @@ class StageProgress:
     clock: Callable[[], float] = time.monotonic
     ready: bool = False
     _last: float = field(default=0.0, init=False)
+    # What the last empty poll found, for the watchdog's last words: was the consumer in its
+    # group, and how many records did it know to wait (None: the broker did not say)?
+    last_idle: dict[str, object] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._last = self.clock()  # the start counts as progress: a stage gets time to join
@@ -61,6 +64,7 @@ class StageProgress:
     def idle(self, *, in_group: bool, waiting: int | None) -> None:
         """A poll that returned nothing: progress while the consumer holds its assignment and
         nothing is known to wait (a stage cut off from its group, or behind, is not idle)."""
+        self.last_idle = {"in_group": in_group, "waiting": waiting}
         if in_group and waiting == 0:
             self.beat()
 
@@ -172,9 +176,13 @@ class Watchdog(threading.Thread):
             ages, broker_answering_for=answering_for, stall_seconds=self.stall_seconds
         )
         if stuck:
+            found: dict[str, object] = {}
             for s in stages:
                 if f"{s.service}/{s.stage}" in stuck:
                     STAGE_STALLS.labels(s.service, s.stage).inc()
+                    found[f"{s.service}/{s.stage}"] = {"age_s": round(s.age(), 1),
+                                                       "last_idle_poll": s.last_idle}  # fmt: skip
+            log.error("stuck stages", extra={"fields": found})
             self.health.stalled = stuck
             self.on_stall(stuck)
         return stuck
