@@ -127,15 +127,42 @@ def test_context_run(
 
 
 @pytest.mark.parametrize(
-    ("alone", "limit", "expected"),
+    ("alone", "counts", "limit", "expected"),
     [
-        ([0.1, 0.9, 0.3], 10, [0, 2]),  # clearly toxic keeps its score: no run
-        ([0.1, 0.5, 0.3, 0.2], 2, [1, 2]),  # the highest within the limit, in text order
-        ([], 5, []),
+        ([0.1, 0.9, 0.3], [2, 2, 2], 10, [0, 2]),  # clearly toxic keeps its score: no run
+        ([0.1, 0.5, 0.3, 0.2], [1, 1, 1, 1], 2, [1, 2]),  # the highest within the limit
+        ([0.3, 0.6, 0.2], [2, 10, 5], 10, [0, 2]),  # a full sentence is judged alone
+        ([], [], 5, []),
     ],
 )
-def test_sentences_to_read_in_context(alone: list[float], limit: int, expected: list[int]) -> None:
-    assert sentences_to_read_in_context(np.asarray(alone, dtype=np.float64), limit) == expected
+def test_sentences_to_read_in_context(
+    alone: list[float], counts: list[int], limit: int, expected: list[int]
+) -> None:
+    got = sentences_to_read_in_context(np.asarray(alone, dtype=np.float64), counts, limit)
+    assert got == expected
+
+
+POLITE_AROUND = (
+    "Hello Maria,\nThank you for contacting us about your order 4471. We have checked the "
+    "tracking details with the carrier this morning. {line} Your parcel is expected to arrive on "
+    "Thursday between 9am and 5pm. If anything else comes up, just reply to this email.\n"
+    "Best regards,\nSam\nOutfitters Customer Care"
+)
+
+
+def test_a_rude_sentence_without_a_swear_word_is_not_diluted_by_polite_ones(
+    toxicity: ToxicityClassifier,
+) -> None:
+    """A hostile writer's trick: one condescending line in a polite email. Read with its
+    neighbours it scored 0.16 (unflagged); a full sentence is now judged on its own."""
+    line = "This is the dumbest question we have had all week."
+    [alone] = toxicity.score_batch([_unvalidated(line)])
+    [inside, clean] = toxicity.score_batch(
+        [_unvalidated(POLITE_AROUND.format(line=line)), _unvalidated(POLITE_AROUND.format(line=""))]
+    )
+    assert inside.value == pytest.approx(alone.value, abs=0.02)
+    assert inside.value >= 0.5 and inside.details["flagged"] == 1
+    assert clean.value < 0.1  # and the sign-off around it still reads as clean
 
 
 def test_a_one_megabyte_draft_scores_a_bounded_number_of_runs(

@@ -5,9 +5,11 @@ the package; nothing is downloaded), applied per sentence so one insult in a lon
 diluted; the value is the worst sentence's score, and sentences scoring 0.5 or more are flagged.
 Every sentence of the text is read, all of a batch's sentences in one vectorised evaluation.
 
-A sentence's score is its probability alone, lowered to that of its run (the sentence with its
-neighbours, up to CONTEXT_WORDS words) when that is lower, unless the sentence alone is clearly
-toxic (CLEARLY_TOXIC). Why: the model was trained on comments of a few dozen words, and on two
+A short sentence's score (under SHORT_WORDS words) is its probability alone, lowered to that of
+its run (the sentence with its neighbours, up to CONTEXT_WORDS words) when that is lower, unless
+the sentence alone is clearly toxic (CLEARLY_TOXIC); a full sentence is judged alone, so one
+condescending line is not diluted by the polite ones around it (a tried trick: 0.57 alone, 0.16
+in context). Why: the model was trained on comments of a few dozen words, and on two
 or three words it reads noise: "Customer Care" alone is 0.33, "packed" 0.55, while a sign-off
 block or a paragraph around them is near 0.02. An insult ("you moron", 0.99 alone) keeps its
 score among any number of polite lines. At most MAX_CONTEXT_RUNS runs are scored per draft
@@ -50,6 +52,9 @@ CLEARLY_TOXIC = 0.7
 # paragraph or comment, the length the model was trained on. A run never dilutes a sentence
 # with more than this, so a line that is hostile without a swear word still counts.
 CONTEXT_WORDS = 40
+# Sentences under this many words are read in context: the sign-offs, names and fragments
+# ("Customer Care", "packed") the model misreads. Longer ones are judged alone.
+SHORT_WORDS = 6
 MAX_CONTEXT_RUNS = 100  # runs scored per draft: bounds the extra work on a huge draft
 MAX_RUN_CHARS = 2_000  # a neighbour that would make the run longer is not added
 
@@ -177,7 +182,7 @@ class ToxicityClassifier:
             alone, counts = alone_all[at : at + len(spans)], counts_all[at : at + len(spans)]
             at += len(spans)
             mine: list[int] = []
-            for i in sentences_to_read_in_context(alone, MAX_CONTEXT_RUNS):
+            for i in sentences_to_read_in_context(alone, counts, MAX_CONTEXT_RUNS):
                 lo, hi = context_run(counts, spans, i, CONTEXT_WORDS, MAX_RUN_CHARS)
                 if (lo, hi) != (i, i):  # a run of the sentence alone would change nothing
                     mine.append(i)
@@ -214,10 +219,15 @@ def _piece(text: str, same_offsets: bool, start: int, end: int) -> tuple[str, in
     return (text, start, end) if same_offsets else (text[start:end].lower(), 0, end - start)
 
 
-def sentences_to_read_in_context(alone: npt.NDArray[np.float64], limit: int) -> list[int]:
-    """Sentences whose run is worth scoring: not clearly toxic alone (those keep their score),
-    the `limit` highest first (the draft's value is its worst sentence, so those matter)."""
-    candidates = np.flatnonzero(alone < CLEARLY_TOXIC)
+def sentences_to_read_in_context(
+    alone: npt.NDArray[np.float64], counts: Sequence[int], limit: int
+) -> list[int]:
+    """Sentences whose run is worth scoring: short ones (under SHORT_WORDS words, where the
+    model reads noise) that are not clearly toxic alone, the `limit` highest first (the draft's
+    value is its worst sentence, so those matter). A full sentence is judged on its own: a rude
+    line must not be diluted by the polite ones around it."""
+    short = np.asarray(counts) < SHORT_WORDS if len(counts) else np.zeros(0, dtype=bool)
+    candidates = np.flatnonzero((alone < CLEARLY_TOXIC) & short)
     if len(candidates) > limit:
         candidates = candidates[np.argsort(-alone[candidates], kind="stable")[:limit]]
     return sorted(int(i) for i in candidates)
