@@ -69,6 +69,7 @@ bench: bench-routing bench-learning bench-fuzz ## all benchmarks (~18 min): numb
 	deploy/local/kafka.sh start
 	$(UV) run --locked python -m bench.pipeline_bench
 	$(UV) run --locked python -m bench.scorer_bench
+	$(UV) run --locked python -m bench.scorer_real_bench
 	$(UV) run --locked python -m bench.router_bench
 	$(UV) run --locked python -m bench.certificate_validity_bench
 	deploy/local/postgres.sh start
