@@ -37,8 +37,9 @@ from router.dedupe import Seen, SeenDrafts, fingerprint
 
 log = logging.getLogger(__name__)
 
-# How long rebuilding one partition's duplicate memory may take, inside the transaction in hand
-# (its timeout is 60 s): past it, the stage routes on with what it read, and says so.
+# How long rebuilding duplicate memory may take per batch, all partitions together, inside the
+# transaction in hand (its timeout is 60 s) and well inside the stage watchdog's limit: past
+# it, the stage routes on with what it read, and says so.
 SEED_SECONDS = 20.0
 REUSED_ID = ErrorInfo(
     kind="schema",
@@ -119,6 +120,7 @@ class RouteStage:
             topic_prefix=settings.topic_prefix,
         )
         window = settings.dedupe_window
+        self._seed_deadline = 0.0
         self.seen = SeenDrafts(window) if window else None
         # Reads a partition's records before the first one handled, to rebuild its memory;
         # assigned by hand, in a throwaway group that never commits.
@@ -175,7 +177,7 @@ class RouteStage:
             low, _ = self.reader.get_watermark_offsets(TopicPartition(name, partition), timeout=5)
             start = max(low, before - self.seen.window)
             snap = tail.Snapshot(name, {partition: (start, before)} if start < before else {})
-            for record in tail.records(self.reader, snap, deadline=time.monotonic() + SEED_SECONDS):
+            for record in tail.records(self.reader, snap, deadline=self._seed_deadline):
                 try:
                     draft = decode(ScoredDraft, record.value(), self.settings.limits).draft
                 except EventValidationError:
@@ -193,6 +195,7 @@ class RouteStage:
     def handle(self, records: Sequence[Message]) -> None:
         if self.seen is not None:
             self.seen.begin()
+            self._seed_deadline = time.monotonic() + SEED_SECONDS
         for msg in records:
             started = time.perf_counter()
             scored = decode_or_dead_letter(
