@@ -47,7 +47,7 @@ class RouterSettings(ServiceSettings):
         description="an id stable across restarts of one replica (default: hitl-router-<host>)",
     )
     dedupe_window: int = Field(
-        default=20_000,
+        default=10_000,
         ge=0,
         le=1_000_000,
         description="records per scored partition whose draft ids the route stage remembers, to "
