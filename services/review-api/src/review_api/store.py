@@ -58,19 +58,39 @@ class DatabaseUnavailable(RuntimeError):
     """The database did not accept a connection within the start-up wait."""
 
 
+def unreachable(exc: BaseException) -> bool:
+    """Is this error the database being away (worth waiting for), not a wrong setting or a
+    failing migration? A refused or reset connection, or PostgreSQL starting or shutting down
+    (SQLSTATE class 08, 57P01-57P03)."""
+    if isinstance(exc, OSError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = getattr(exc, "orig", None)
+    sqlstate = str(getattr(orig, "sqlstate", "") or "")
+    if sqlstate.startswith(REFUSED_FOR_GOOD):
+        return False
+    return (
+        exc.connection_invalidated
+        or isinstance(orig, OSError)
+        or sqlstate.startswith(("08", "57P01", "57P02", "57P03"))
+    )
+
+
 async def create_schema_when_up(engine: AsyncEngine, *, wait_seconds: float) -> None:
     """`create_schema`, once the database accepts connections. A review-api (re)started while
-    PostgreSQL restarts waits for it instead of exiting at once into a restart back-off; only
-    the connection is retried, a failing migration is raised as it is."""
+    PostgreSQL restarts waits for it instead of exiting at once into a restart back-off. The
+    migration is retried too when the database goes away under it (a server that answered the
+    first connection and then stopped: seen in the chaos suite); Alembic runs it in one
+    transaction on PostgreSQL, so a retry starts clean. Any other error is raised as it is."""
     deadline = time.monotonic() + wait_seconds
     warned = False
     while True:
         try:
-            async with engine.connect():
-                break
+            await create_schema(engine)
+            return
         except (OSError, DBAPIError) as exc:
-            sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
-            if sqlstate.startswith(REFUSED_FOR_GOOD):
+            if not unreachable(exc):
                 raise  # waiting would not change the answer
             if time.monotonic() >= deadline:
                 raise DatabaseUnavailable(
@@ -87,7 +107,6 @@ async def create_schema_when_up(engine: AsyncEngine, *, wait_seconds: float) -> 
                 )  # fmt: skip
                 warned = True
             await asyncio.sleep(1.0)  # retry pacing between connection attempts
-    await create_schema(engine)
 
 
 async def insert_item_if_absent(session: AsyncSession, values: dict[str, Any]) -> bool:
