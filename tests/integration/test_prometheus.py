@@ -214,7 +214,12 @@ def test_prometheus_scrapes_the_scorer_and_serves_its_metrics_back(
         value = prometheus.value(
             'sum(hitl_messages_consumed_total{job="hitl-scorer",topic="drafts"})'
         )
-        return value is not None and value >= count
+        # Produced counts on delivery, after the commit: a scrape between the two sees the
+        # drafts consumed and nothing produced yet, so wait for both.
+        out = prometheus.value(
+            'sum(hitl_messages_produced_total{job="hitl-scorer",topic="scored"})'
+        )
+        return value is not None and value >= count and out is not None and out >= count
 
     wait_for(consumed, timeout=90, interval=0.5, what="Prometheus to see the drafts consumed")
     assert prometheus.value('up{job="hitl-scorer"}') == 1

@@ -29,6 +29,11 @@ def late_database() -> Iterator[PrivateDatabase]:
     # pytest's temporary directories are private to ours (mode 700).
     state = ROOT / ".local" / f"pg-wait-{uuid.uuid4().hex[:8]}"
     database = PrivateDatabase(state)
+    # Created once and stopped: the test is a PostgreSQL restart, as in the chaos suite. A
+    # first start creates the `hitl` database after the server accepts connections, and a
+    # missing database is (rightly) not waited for.
+    database.start()
+    database.stop()
     yield database
     database.stop()
     shutil.rmtree(state, ignore_errors=True)
