@@ -22,7 +22,7 @@ from confluent_kafka.admin import AdminClient
 from hitl_runtime.kafka import make_admin, make_consumer
 from hitl_runtime.settings import ServiceSettings
 from hitl_sim.audit import Flow, owed
-from hitl_sim.infra import ROOT
+from hitl_sim.infra import KAFKA_JARS
 from hitl_sim.procs import Supervisor
 
 _AGE = re.compile(r'^hitl_stage_progress_age_seconds\{service="([^"]+)",stage="([^"]+)"\} (\S+)$')
@@ -84,7 +84,7 @@ def group_states(admin: AdminClient, prefix: str) -> dict[str, Any]:
 def transactions(bootstrap: str, prefix: str) -> list[str]:
     """The run's transactional ids with state and producer epoch, from Kafka's own
     TransactionsCommand (the broker's jars), or why they could not be read."""
-    command = ["java", "-cp", str(ROOT / ".local" / "kafka" / "jars" / "*"),
+    command = ["java", "-cp", str(KAFKA_JARS / "*"),
                "org.apache.kafka.tools.TransactionsCommand", "--bootstrap-server", bootstrap,
                "list"]  # fmt: skip
     try:

@@ -18,6 +18,9 @@ from hitl_sim.procs import free_port
 ROOT = Path(__file__).resolve().parents[3]
 KAFKA_SH = ROOT / "deploy" / "local" / "kafka.sh"
 POSTGRES_SH = ROOT / "deploy" / "local" / "postgres.sh"
+# Where `kafka.sh` resolves the broker's jars (from Maven Central through its pom.xml); the
+# stuck-run report runs Kafka's own admin tools from them.
+KAFKA_JARS = ROOT / ".local" / "kafka" / "jars"
 
 
 def free_port_pair() -> int:

