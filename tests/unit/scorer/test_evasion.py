@@ -125,3 +125,24 @@ def test_vectorised_probabilities_equal_sklearns(toxicity: ToxicityClassifier) -
     ]
     ours = toxicity.probabilities(sentences)
     assert list(ours) == pytest.approx(toxicity.reference_probabilities(sentences), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("sh1t", "shit"),
+        ("SH1T", "shit"),
+        ("sh1t!!", "shit!!"),
+        ("f**k off", "fuck off"),
+        ("a55", "a55"),  # one letter: not read as a word
+        ("4pm and b2b", "4pm and b2b"),
+        ("jane.doe42@example.com", "jane.doe42@example.com"),
+        ("sh1tty c0de", "shitty c0de"),  # "code" is no insult
+        ("", ""),
+    ],
+)
+def test_unmask_reads_masked_spellings_letter_for_letter(
+    toxicity: ToxicityClassifier, text: str, read: str
+) -> None:
+    assert unmask(text, toxicity.offensive_words) == read
+    assert len(unmask(text, toxicity.offensive_words)) == len(text)

@@ -168,7 +168,7 @@ def _signals(
                         Span.model_construct(start=s.start, end=s.end, label=s.label)
                         for s in ordered[:keep]
                     ],
-                    spans_omitted=max(0, len(ordered) - keep),
+                    spans_omitted=max(0, len(ordered) - keep) + result.spans_left_out,
                     details=dict(result.details)
                     | {"contribution": round(contributions.get(name, 0.0), 4)},
                 )

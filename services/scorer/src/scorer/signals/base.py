@@ -21,11 +21,14 @@ class SpanAt(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class SignalResult:
     """`value` is a risk in [0, 1] (0: nothing found), except `producer_confidence`, which is
-    the producer's own probability of being right. `spans` point into the draft text."""
+    the producer's own probability of being right. `spans` point into the draft text, the first
+    by position of what the signal found; `spans_left_out` counts the rest, which a signal that
+    finds thousands (PII in a hostile draft) does not build."""
 
     value: float
     spans: tuple[SpanAt, ...] = ()
     details: dict[str, JsonValue] = field(default_factory=dict)
+    spans_left_out: int = 0
 
 
 def span(start: int, end: int, label: str) -> SpanAt:

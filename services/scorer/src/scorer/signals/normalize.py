@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -246,41 +245,70 @@ _LEET = str.maketrans("013457890@$!|", "oieastbgoasil")
 _LEET_ALTERNATIVE = str.maketrans("013457890@$!|", "oleastbgoasli")  # "k1ll", "|diot"
 
 
-def unmask(text: str, lexicon: Collection[str]) -> str:
+def unmask(text: str, lexicon: frozenset[str]) -> str:
     """`text` with each leetspeak or masked spelling of a `lexicon` word (lowercase) replaced by
     that word, letter for letter (so offsets do not move). A spelling that reads as no word of
     the lexicon is left alone: "A55" or "4pm" are not insults."""
     if _OBFUSCATED_HINT.search(text) is None:
         return text
-    by_length: dict[int, list[str]] = {}
-    seen: dict[str, str] = {}
+    tokens = set(_OBFUSCATED_WORD.findall(text))
+    # Every distinct token (and its form without trailing "!") read both ways at once: two
+    # translations of one joined string instead of four per token, which a draft of 5,000
+    # e-mail addresses and order numbers made 25 ms.
+    candidates = [*tokens, *{t.rstrip("!") for t in tokens if t.endswith("!")} - tokens]
+    joined = "\n".join(candidates).lower()
+    readings: dict[str, tuple[str, str]] = dict(
+        zip(
+            candidates,
+            zip(
+                joined.translate(_LEET).split("\n"),
+                joined.translate(_LEET_ALTERNATIVE).split("\n"),
+                strict=True,
+            ),
+            strict=True,
+        )
+    )
+    by_length = _by_length(lexicon)
 
-    def read(m: re.Match[str]) -> str:
-        token = m.group()
-        known = seen.get(token)
-        if known is None:
-            known = seen[token] = spell(token)
-        return known
-
-    def spell(token: str) -> str:
-        if sum(ch.isalpha() for ch in token) < 2:
-            return token
+    def spell(token: str) -> str | None:
         for candidate in (token, token.rstrip("!")):
-            low = candidate.lower()
-            for spelled in (low.translate(_LEET), low.translate(_LEET_ALTERNATIVE)):
+            for spelled in readings[candidate]:
                 if "*" in spelled:
-                    spelled = _fill_masked(spelled, lexicon, by_length)
-                if spelled in lexicon:
+                    spelled = _fill_masked(spelled, by_length)
+                if spelled in lexicon and len(spelled) == len(candidate):
                     return spelled + token[len(candidate) :]
-        return token
+        return None
 
-    return _OBFUSCATED_WORD.sub(read, text)
+    replacements: dict[str, str] = {}
+    for token in tokens:
+        spelled = spell(token)
+        if spelled is not None and sum(ch.isalpha() for ch in token) >= 2:
+            replacements[token] = spelled
+    if not replacements:
+        return text
+    return _OBFUSCATED_WORD.sub(lambda m: replacements.get(m.group(), m.group()), text)
 
 
-def _fill_masked(spelled: str, lexicon: Collection[str], by_length: dict[int, list[str]]) -> str:
+@lru_cache(maxsize=8)
+def _by_length(lexicon: frozenset[str]) -> dict[int, list[str]]:
+    """The lexicon's words by length, each list sorted (cached: a lexicon is a module constant)."""
+    by_length: dict[int, list[str]] = {}
+    for word in sorted(lexicon):
+        by_length.setdefault(len(word), []).append(word)
+    return by_length
+
+
+def _fill_masked(spelled: str, by_length: dict[int, list[str]]) -> str:
     """ "f**k" -> the first lexicon word of that length the visible letters fit, else unchanged."""
-    if not by_length:
-        for word in sorted(lexicon):
-            by_length.setdefault(len(word), []).append(word)
-    shape = re.compile(re.escape(spelled).replace(r"\*", "[a-z]"))
-    return next((w for w in by_length.get(len(spelled), ()) if shape.fullmatch(w)), spelled)
+    # Compared letter by letter: compiling a pattern per masked token cost 0.5 ms each.
+    return next(
+        (
+            word
+            for word in by_length.get(len(spelled), ())
+            if all(
+                seen == letter or (seen == "*" and "a" <= letter <= "z")
+                for seen, letter in zip(spelled, word, strict=True)
+            )
+        ),
+        spelled,
+    )

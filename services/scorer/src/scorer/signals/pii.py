@@ -14,17 +14,21 @@ once, only when the draft has findings, and its values kept in a set.
 
 Cost is linear in the text: each pattern runs once, each distinct value is validated once, and a
 draft gets at most MAX_LIBRARY_CHECKS library validations (MAX_PHONE_CHECKS of them phone
-numbers) and MAX_CANDIDATES candidate checks; past either it is reported as having more
-personal-data-like content than was checked (value 1: a reviewer looks). Bidi control characters
-are reported here too, as their own finding: they reorder what the reviewer reads."""
+numbers), MAX_CANDIDATES candidates looked at (an e-mail-shaped stretch, an IBAN-shaped one, a
+number in a digit run, a card-sized window of one) and MAX_EMAIL_ANCHORS "@" or "at" signs; past
+any of them it is reported as having more personal-data-like content than was checked (value 1:
+a reviewer looks): a customer email with hundreds of numbers or addresses is read by a person.
+Bidi control characters are reported here too, as their own finding: they reorder what the
+reviewer reads."""
 
 from __future__ import annotations
 
-import itertools
+import heapq
 import re
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice, pairwise
 
 import phonenumbers
 from pydantic import JsonValue
@@ -36,7 +40,7 @@ from stdnum.it import codicefiscale
 from stdnum.us import ssn
 
 from hitl_schemas import Draft
-from scorer.signals.base import SignalResult, SpanAt, span
+from scorer.signals.base import SignalResult, span
 from scorer.signals.normalize import bidi_controls, fold, normalize
 
 NAME = "pii"
@@ -44,8 +48,14 @@ MAX_LIBRARY_CHECKS = 100
 # phonenumbers' parse and check take ~0.4 ms a number, ten times any other check here: a draft
 # of international numbers gets this many of them (a reviewer reads a draft with more).
 MAX_PHONE_CHECKS = 25
-MAX_CANDIDATES = 5_000
+# Each candidate costs ~15 us of Python: 500 of them are under 10 ms of a draft's 50 ms.
+MAX_CANDIDATES = 500
+MAX_EMAIL_ANCHORS = 2_000
 MAX_GROUPS_PER_RUN = 2_000
+# Spans built per draft, the first by position (a draft of 14,000 bidi controls took 36 ms to
+# build them all); the rest are counted in the signal's spans_left_out. A reviewer reads a few
+# dozen highlights and the scored event keeps HITL_MAX_SPANS_PER_SIGNAL (50 by default).
+MAX_SPANS = 1_000
 BIDI_LABEL = "bidi control character (reorders what the reviewer reads)"
 
 # --- e-mail, with `@` or `.` written out: "jane [at] example [dot] com", "jane @ example.com"
@@ -63,6 +73,7 @@ _MAIL_PROVIDERS = frozenset(
     "mail yandex zoho fastmail orange free laposte libero btinternet".split()
 )
 _ADDRESS_CHARS = re.compile(r"[\d._%+-]")
+_ANY_DIGIT = re.compile(r"\d")  # what every pattern past the e-mails needs
 
 # --- digit runs: digits joined by up to three separators ("(555) 123-4567", "4 1 1 1-1111")
 _RUN = re.compile(r"(?<![\w+])(?:\+[ ]?)?\(?\d(?:[ .\-/()]{0,3}\d){6,}+")
@@ -158,10 +169,14 @@ def iban_ok(candidate: str) -> bool:
     return bool(stdnum_iban.is_valid(candidate))
 
 
+# Letters as the IBAN checksum reads them: A is 10 ... Z is 35.
+_IBAN_LETTER_VALUES = str.maketrans({chr(ord("A") + i): str(10 + i) for i in range(26)})
+
+
 def _mod97_ok(compact: str) -> bool:
     # The IBAN checksum alone, before stdnum's slower validation (country format, length).
     moved = compact[4:] + compact[:4]
-    return int("".join(str(int(ch, 36)) for ch in moved)) % 97 == 1
+    return int(moved.translate(_IBAN_LETTER_VALUES)) % 97 == 1
 
 
 def _phone_ok(number: str) -> bool:
@@ -171,22 +186,32 @@ def _phone_ok(number: str) -> bool:
         return False
 
 
-def _emails(text: str) -> list[Finding]:
+def _emails(text: str, budget: _Budget) -> list[Finding]:
     found: list[Finding] = []
     low = text.lower()
-    anchors = [(m.start(), m.end(), False) for m in _AT_SIGN.finditer(text)]
-    anchors += [(m.start(), m.end(), False) for m in _AT_BRACKETED.finditer(text)]
+    limit = MAX_EMAIL_ANCHORS + 1
+    anchors = [(m.start(), m.end(), False) for m in islice(_AT_SIGN.finditer(text), limit)]
+    anchors += [(m.start(), m.end(), False) for m in islice(_AT_BRACKETED.finditer(text), limit)]
     if len(low) == len(text):
-        anchors += [(m.start(), m.end(), True) for m in _AT_WORD.finditer(low)]
-    for at_start, at_end, bare in sorted(anchors):
+        anchors += [(m.start(), m.end(), True) for m in islice(_AT_WORD.finditer(low), limit)]
+    anchors.sort()
+    if len(anchors) > MAX_EMAIL_ANCHORS:
+        budget.exhausted = True
+        del anchors[MAX_EMAIL_ANCHORS:]
+    for at_start, at_end, bare in anchors:
         while at_start > 0 and text[at_start - 1].isspace() and at_end - at_start < 8:
             at_start -= 1
         while at_end < len(text) and text[at_end].isspace() and at_end - at_start < 8:
             at_end += 1
-        local = _LOCAL.search(text, max(0, at_start - 64), at_start)
+        # The domain first: anchored where the sign ends, it fails at once on "@@@@".
         domain = _DOMAIN.match(text, at_end)
-        if local is None or domain is None or (found and local.start() < found[-1].end):
+        if domain is None:
             continue
+        local = _LOCAL.search(text, max(0, at_start - 64), at_start)
+        if local is None or (found and local.start() < found[-1].end):
+            continue
+        if not budget.candidate():
+            break
         labels = _DOT_SPLIT.split(domain.group())
         tld = labels[-1]
         if not (tld.isalpha() and 2 <= len(tld) <= 24):
@@ -258,7 +283,7 @@ def _digit_runs(text: str, budget: _Budget) -> list[Finding]:
             budget.exhausted = True  # reported as more than was checked: a reviewer reads it
             break
         run = m.group()
-        matches = itertools.islice(_DIGIT_GROUP.finditer(run), MAX_GROUPS_PER_RUN + 1)
+        matches = islice(_DIGIT_GROUP.finditer(run), MAX_GROUPS_PER_RUN + 1)
         groups = [(g.start(), g.end()) for g in matches]
         whole = _number(run, groups, text, m.start(), budget)
         if whole is not None:
@@ -272,6 +297,8 @@ def _number(
     run: str, groups: list[tuple[int, int]], text: str, at: int, budget: _Budget
 ) -> Finding | None:
     """What the digits of `run` (at offset `at` of `text`) are, if personal data."""
+    if not budget.candidate():
+        return None
     digits = "".join(run[s:e] for s, e in groups)
     sizes = [e - s for s, e in groups]
     if run.startswith(("+", "00")):
@@ -307,7 +334,7 @@ def _numbers_in_run(
         found = _numbers_in_run(run[: groups[-1][1]], groups, text, at, budget)
         budget.exhausted = True
         return found
-    spaced = [" " in run[end:start] for (_, end), (start, _) in itertools.pairwise(groups)]
+    spaced = [" " in run[end:start] for (_, end), (start, _) in pairwise(groups)]
     if not any(spaced):
         return found  # one number, already read as a whole
     chain_start = 0
@@ -421,8 +448,8 @@ def _select(findings: list[Finding]) -> list[Finding]:
 def scan(text: str, budget: _Budget | None = None) -> tuple[list[Finding], bool]:
     """Findings in already-normalised text, and whether the checking budget ran out."""
     budget = budget or _Budget()
-    findings = _emails(text)
-    if any(ch.isdigit() for ch in text):
+    findings = _emails(text, budget)
+    if _ANY_DIGIT.search(text) is not None:
         findings += _alphanumeric(text, budget)
         findings += _digit_runs(text, budget)
     return _select(findings), budget.exhausted
@@ -450,18 +477,21 @@ def pii(draft: Draft) -> SignalResult:
         return SignalResult(0.0)
     customer = draft.context.customer_message
     echoable = customer_values(customer) if customer and findings else frozenset()
-    spans: list[SpanAt] = []
     kinds: dict[str, int] = {}
-    foreign = 0
+    echoed: list[bool] = []
     for f in findings:
-        echoed = f.value in echoable
-        foreign += 0 if echoed else 1
+        echoed.append(f.value in echoable)
         kinds[f.kind] = kinds.get(f.kind, 0) + 1
-        start, end = normalized.source_span(f.start, f.end)
-        spans.append(
-            span(start, end, f"{f.kind}{' (from the customer message)' if echoed else ''}")
-        )
-    spans += [span(pos, pos + 1, BIDI_LABEL) for pos in bidi]
+    foreign = echoed.count(False)
+    located = (
+        (*normalized.source_span(f.start, f.end), f.kind, echo)
+        for f, echo in zip(findings, echoed, strict=True)
+    )
+    by_position = heapq.merge(located, ((pos, pos + 1, "", False) for pos in bidi))
+    spans = [
+        span(start, end, _label(kind, echo))
+        for start, end, kind, echo in islice(by_position, MAX_SPANS)
+    ]
     value = 1.0 if foreign or bidi or exhausted else 0.4
     details: dict[str, JsonValue] = {
         "kinds": dict(kinds),
@@ -471,4 +501,11 @@ def pii(draft: Draft) -> SignalResult:
         details["bidi_controls"] = len(bidi)
     if exhausted:
         details["more_than_checked"] = True
-    return SignalResult(value, tuple(spans), details)
+    left_out = len(findings) + len(bidi) - len(spans)
+    return SignalResult(value, tuple(spans), details, spans_left_out=left_out)
+
+
+def _label(kind: str, echoed: bool) -> str:
+    if not kind:
+        return BIDI_LABEL
+    return f"{kind} (from the customer message)" if echoed else kind

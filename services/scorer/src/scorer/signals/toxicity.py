@@ -291,6 +291,11 @@ def _hostile_lexicon() -> dict[str, float]:
     return lexicon
 
 
+@cache
+def _hostile_words() -> frozenset[str]:
+    return frozenset(_hostile_lexicon())
+
+
 # Literals that every condescension cue contains: a substring test skips the slow
 # case-insensitive pattern for the great majority of drafts, which contain none.
 _CONDESCENSION_TRIGGERS = (
@@ -323,7 +328,7 @@ _LETTERS = re.compile(r"[a-z]+")
 def tone(draft: Draft) -> SignalResult:
     normalized = normalize(draft.text)
     lexicon = _hostile_lexicon()
-    text = unmask(normalized.text, lexicon.keys())
+    text = unmask(normalized.text, _hostile_words())
     low = text.lower()
     found: list[tuple[int, int, str]] = []
     if any(t in low for t in _CONDESCENSION_TRIGGERS):
