@@ -97,9 +97,9 @@ class LagReporter:
         self._next_verify = 0.0
         self._verified_for: frozenset[tuple[str, int]] = frozenset()
         # From the last broker check: records waiting on partitions with no position yet
-        # (None: the broker did not answer), and those partitions' (committed, end).
+        # (None: the broker did not answer), and those partitions' (committed, log start, end).
         self._unfetched: int | None = 0
-        self._unfetched_seen: dict[tuple[str, int], tuple[int, int]] = {}
+        self._unfetched_seen: dict[tuple[str, int], tuple[int, int, int]] = {}
         self._unanswered = False
         self._idle_warned = False
 
@@ -150,12 +150,11 @@ class LagReporter:
         try:
             committed = {(tp.topic, tp.partition): tp.offset
                          for tp in consumer.committed(partitions, timeout=5)}  # fmt: skip
-            seen: dict[tuple[str, int], tuple[int, int]] = {}
+            seen: dict[tuple[str, int], tuple[int, int, int]] = {}
             for tp in partitions:
                 key = (tp.topic, tp.partition)
                 low, end = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-                start = committed.get(key, -1)
-                seen[key] = (max(start, low) if start >= 0 else low, end)
+                seen[key] = (committed.get(key, -1), low, end)
         except KafkaException as exc:
             if not self._unanswered:
                 log.warning(
@@ -165,7 +164,7 @@ class LagReporter:
                 self._unanswered = True
             return None
         self._unanswered = False
-        waiting = {key: unfetched_waiting(start, 0, end) for key, (start, end) in seen.items()}
+        waiting = {key: unfetched_waiting(*offsets) for key, offsets in seen.items()}
         still = sorted(f"{self._registered(t)}[{p}]" for (t, p), n in waiting.items()
                        if n > 0 and self._unfetched_seen.get((t, p)) == seen[(t, p)])  # fmt: skip
         if still and not self._idle_warned:
