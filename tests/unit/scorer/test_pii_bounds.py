@@ -36,16 +36,16 @@ def test_past_the_budget_the_draft_is_reported_as_more_than_checked(text: str, w
 
 
 @pytest.mark.parametrize(
-    ("text", "checked"),
+    "text",
     [
-        (" ".join(f"ref {1_000_000 + 7919 * i}" for i in range(MAX_CANDIDATES // 2)), True),
-        ("Write to " + ", ".join(f"user{i}@example.com" for i in range(40)), True),
-        ("We met at the office at noon. " * 300, True),
+        " ".join(f"ref {1_000_000 + 7919 * i}" for i in range(MAX_CANDIDATES // 2)),
+        "Write to " + ", ".join(f"user{i}@example.com" for i in range(40)),
+        "We met at the office at noon. " * 300,
     ],
 )
-def test_under_the_budget_everything_is_checked(text: str, checked: bool) -> None:
+def test_under_the_budget_everything_is_checked(text: str) -> None:
     result = pii(make_draft(text))
-    assert ("more_than_checked" not in result.details) is checked
+    assert "more_than_checked" not in result.details
 
 
 def test_spans_are_the_first_by_position_and_the_rest_are_counted() -> None:

@@ -50,10 +50,9 @@ def form(draft: Draft, policy: FormPolicy) -> SignalResult:
     repeats = 0
     head = text[:20_000]
     low_head = head.lower()
-    if len(low_head) != len(head):  # a few letters lowercase to two characters
-        low_head = head
+    same_offsets = len(low_head) == len(head)  # a few letters lowercase to two characters
     for start, end in sentences(head):
-        key = low_head[start:end] if low_head is not head else head[start:end].lower()
+        key = low_head[start:end] if same_offsets else head[start:end].lower()
         if len(key) >= 20:
             if key in seen:
                 repeats += 1
