@@ -29,6 +29,7 @@ from hitl_runtime.policy import load_policy
 from hitl_runtime.signing import dev_settings
 from hitl_runtime.topics import create_topics
 from hitl_schemas import Signal, examples
+from router.app import ensure_by_type_topic
 from router.config import RouterSettings
 from router.core import RouterConfig
 from router.replay import Record, replay
@@ -57,6 +58,7 @@ def _settings(bootstrap: str) -> RouterSettings:
         **dev_settings("bench"),  # the router signs thresholds and verifies decisions
     )
     create_topics(make_admin(settings), prefix=prefix, partitions=6)
+    ensure_by_type_topic(make_admin(settings), settings)  # the route stage writes its tallies there
     return settings
 
 

@@ -225,6 +225,12 @@ class RoutingSnapshot(Part):
     audit: bool
     audit_q: Probability
     model_version: ShortText
+    routed_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the router routed the draft: places its verdict in the routing order "
+        "the router's certificate is fed in. A decision without it teaches the certificate "
+        "nothing.",
+    )
 
 
 class Decision(Event):

@@ -118,6 +118,7 @@ def routing_snapshot() -> RoutingSnapshot:
         audit=True,
         audit_q=0.05,
         model_version="prior-1",
+        routed_at=T0 + timedelta(milliseconds=55),
     )
 
 

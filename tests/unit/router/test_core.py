@@ -11,14 +11,17 @@ import pytest
 
 from hitl_runtime.policy import Policy, load_policy
 from hitl_schemas import Signal, examples
+from router import evidence
 from router.core import (
     RouterConfig,
     TypeState,
     certify,
     initial_state,
     learn,
+    note_routed,
     on_decision,
     route,
+    slice_at,
 )
 from router.replay import Record, replay
 
@@ -48,10 +51,44 @@ def scored(
 
 
 def state(policy: Policy, content_type: str = "customer_email", **changes: Any) -> TypeState:
-    s = initial_state(content_type, policy.content_types[content_type])
+    """A type's state; on its default threshold unless told otherwise (a type starts reviewing
+    all: `test_a_type_starts_by_reviewing_all_unless_its_policy_says_otherwise`)."""
+    ct = policy.content_types[content_type]
+    s = initial_state(content_type, ct)
+    if not ct.high_risk:
+        s.mode, s.threshold = "default", ct.default_threshold
     for key, value in changes.items():
         setattr(s, key, value)
     return s
+
+
+def routed_then_learnt(
+    s: TypeState, policy: Policy, *, confidence: float, q: float, reason: Any, error: bool,
+    uniform_audit: bool = False, config: RouterConfig = CONFIG, at: int = 0,
+) -> None:  # fmt: skip
+    """A draft routed to a human, then its verdict: what the route stage's tally and the
+    decision tell the learner, in that order."""
+    ct = policy.content_types[s.content_type]
+    version = s.version
+    assert note_routed(s, confidence=confidence, q=q, reason=reason, reviewed=True,
+                       version=version, at=at)  # fmt: skip
+    learnt = learn(s, confidence=confidence, q=q, reason=reason, version=version, at=at,
+                   error=error, ct=ct, config=config, now=at, uniform_audit=uniform_audit)  # fmt: skip
+    assert learnt.counted
+
+
+def test_a_type_starts_by_reviewing_all_unless_its_policy_says_otherwise(policy: Policy) -> None:
+    ct = policy.content_types["customer_email"]
+    assert ct.cold_start == "review_all"
+    s = initial_state("customer_email", ct)
+    assert (s.mode, s.threshold) == ("review_all", 1.0)
+    risky = initial_state(
+        "customer_email", ct.model_copy(update={"cold_start": "default_threshold"})
+    )
+    assert (risky.mode, risky.threshold) == ("default", ct.default_threshold)
+    legal = policy.content_types["legal_clause"]
+    high_risk = legal.model_copy(update={"cold_start": "default_threshold"})
+    assert initial_state("legal_clause", high_risk).mode == "review_all"  # high risk wins
 
 
 def _audit_free_id(q: float) -> str:
@@ -153,12 +190,23 @@ def test_an_error_is_a_reject_or_an_edit_beyond_the_trivial_bound(
         "big": "Something else entirely.",
         None: original if verdict == "approve" else None,
     }[edit]
+    ct = policy.content_types["customer_email"]
     s = state(policy)
-    s, _ = on_decision(
-        s, decision(verdict, final), policy.content_types["customer_email"], CONFIG, NOW
-    )
-    assert s.ledger.total("labelled") == pytest.approx(1)
-    assert s.ledger.total("errors") == pytest.approx(1 if error else 0)
+    event = decision(verdict, final)
+    snap = event.routing
+    note_routed(s, confidence=snap.confidence, q=snap.audit_q, reason=snap.reason, reviewed=True,
+                version=snap.threshold_version, at=slice_at(snap.routed_at, ct))  # fmt: skip
+    s, _ = on_decision(s, event, ct, CONFIG, NOW)
+    assert s.evidence.total("labelled") == 1
+    assert s.evidence.total("errors") == (1 if error else 0)
+    assert s.unmatched_verdicts == 0
+
+
+def test_a_verdict_on_a_draft_never_routed_teaches_nothing(policy: Policy) -> None:
+    ct = policy.content_types["customer_email"]
+    s, _ = on_decision(state(policy), decision("approve", examples.draft().text), ct, CONFIG, NOW)
+    assert s.evidence.total("labelled") == 0 and s.unmatched_verdicts == 1
+    assert not s.evidence.open.any()
 
 
 @pytest.mark.parametrize("kind", ["hard_rule", "unknown_content_type"])
@@ -170,13 +218,13 @@ def test_decisions_on_ineligible_drafts_are_not_evidence(policy: Policy, kind: s
         CONFIG,
         NOW,
     )
-    assert s.ledger.total("labelled") == 0 and out == []
+    assert s.evidence.total("labelled") == 0 and out == []
 
 
 def test_sla_fallbacks_are_not_evidence(policy: Policy) -> None:
     event = decision("approve", None).model_copy(update={"fallback_applied": True})
     s, _ = on_decision(state(policy), event, policy.content_types["customer_email"], CONFIG, NOW)
-    assert s.ledger.total("labelled") == 0
+    assert s.evidence.total("labelled") == 0
 
 
 def stream(
@@ -233,25 +281,30 @@ def test_a_jump_in_defects_trips_the_drift_detector_and_never_loosens(
         tighten(state, ct, cfg, **kwargs)
 
     monkeypatch.setattr(core, "_tighten", recording)
-    # Continue the same states through the worse stream, certifying rarely: between
-    # certifications the CUSUM is the only guard, and at each alarm the serving threshold after
-    # the verdict is at least the one before it.
-    config = RouterConfig(recertify_every=5_000)
+    # Continue the same states through the worse stream, each verdict at once: at each alarm
+    # the serving threshold after the verdict is at least the one before it.
+    config = RouterConfig()
     loosened: list[tuple[str, float, float]] = []
-    for record in worse:
+    for index, record in enumerate(worse, start=len(calm)):
         ct = policy.content_types[record.content_type]
         s = result.states[record.content_type]
         choice = core.choose(record.draft_id, record.confidence, None, s, ct, config)
+        at = slice_at(float(index), ct)
+        core.note_routed(s, confidence=record.confidence, q=choice.q, reason=choice.reason,
+                         reviewed=choice.route == "needs_review", version=s.version, at=at)  # fmt: skip
         if choice.route == "needs_review":
             before, seen = s.threshold, len(alarms)
             core.learn(
                 s,
                 confidence=record.confidence,
                 q=choice.q,
-                audit=choice.reason == "audit",
+                reason=choice.reason,
+                version=s.version,
+                at=at,
                 error=record.defect,
                 ct=ct,
                 config=config,
+                now=at,
                 uniform_audit=choice.reason == "audit"
                 and core.in_uniform_sample(record.draft_id, ct, config),
             )
@@ -296,16 +349,17 @@ def test_a_drift_alarm_serves_the_strictest_threshold_it_knows(
               else None, cusum=CONFIG.drift.h)  # fmt: skip
     version = s.version
     # One escape in the uniform audit sample: the CUSUM, already at h, passes it.
-    learn(s, confidence=0.995, q=ct.audit.floor, audit=True, error=True, ct=ct, config=CONFIG,
-          uniform_audit=True)  # fmt: skip
+    routed_then_learnt(s, policy, confidence=0.995, q=ct.audit.floor, reason="audit", error=True,
+                       uniform_audit=True)  # fmt: skip
     assert (s.mode, s.threshold) == (mode_after, after)
     assert s.threshold >= served
     assert s.cusum == 0.0 and s.version > version
-    assert s.ledger.total("labelled") == 0  # re-certifies on post-alarm evidence only
+    # The certificate restarts from the alarm: drafts routed from the new version on.
+    assert s.evidence.total("drafts") == 0 and s.evidence.since_version == s.version
     # Clean verdicts after the alarm do not walk the threshold back down either.
     for _ in range(CONFIG.recertify_every * 2):
-        learn(s, confidence=0.995, q=ct.audit.floor, audit=True, error=False, ct=ct,
-              config=CONFIG, uniform_audit=True)  # fmt: skip
+        routed_then_learnt(s, policy, confidence=0.995, q=ct.audit.floor, reason="audit",
+                           error=False, uniform_audit=True)  # fmt: skip
     assert (s.mode, s.threshold) == (mode_after, after)
 
 
@@ -313,15 +367,35 @@ def test_a_state_stored_before_the_drift_floor_existed_still_loads(policy: Polic
     data = state(policy).to_dict()
     for key in ("strictest_certified", "drift_floor"):
         data.pop(key)
-    restored = TypeState.from_dict(json.loads(json.dumps(data)))
+    restored = TypeState.from_dict(
+        json.loads(json.dumps(data)), policy.content_types["customer_email"]
+    )
     assert restored.strictest_certified is None and restored.drift_floor is None
+
+
+def test_a_state_stored_before_the_anytime_valid_certificate_starts_again(policy: Policy) -> None:
+    """A value from before this certificate holds a decayed `ledger`, no `evidence`: that
+    evidence tested another statistic, so the type starts again (reviewing all), one version on.
+    So does a state whose evidence was for another target."""
+    ct = policy.content_types["customer_email"]
+    data = state(policy, mode="certified", certified=0.9, threshold=0.9, version=7).to_dict()
+    old = {k: v for k, v in data.items() if k != "evidence"} | {
+        "ledger": {},
+        "since_certification": 3,
+    }
+    restored = TypeState.from_dict(old, ct)
+    assert (restored.mode, restored.threshold, restored.version) == ("review_all", 1.0, 8)
+    assert restored.evidence.since_version == 8
+    stricter = ct.model_copy(update={"target_escape_rate": 0.01})
+    assert TypeState.from_dict(data, stricter).mode == "review_all"
+    assert TypeState.from_dict(data, ct).mode == "certified"
 
 
 def test_a_certificate_remembers_the_strictest_threshold(policy: Policy) -> None:
     ct = policy.content_types["customer_email"]
     s = state(policy, mode="review_all", threshold=1.0)
     for _ in range(1500):
-        learn(s, confidence=0.97, q=1.0, audit=False, error=False, ct=ct, config=CONFIG)
+        routed_then_learnt(s, policy, confidence=0.97, q=1.0, reason="review_all", error=False)
     assert s.mode == "certified" and s.certified is not None
     assert s.strictest_certified == s.certified
 
@@ -329,15 +403,30 @@ def test_a_certificate_remembers_the_strictest_threshold(policy: Policy) -> None
 def test_a_decision_replayed_after_a_crash_is_applied_once(policy: Policy) -> None:
     from router.app import apply_decision
 
+    from router.app import apply_tally
+    from router.tally import RoutingTally, TallyCell
+
+    ct = policy.content_types["customer_email"]
     event = decision("reject", None, reason="low_confidence", audit=False, audit_q=1.0)
-    first, _ = apply_decision(None, event, 0, 41, policy, CONFIG, NOW)
+    snap = event.routing
+    tally = RoutingTally(
+        content_type="customer_email",
+        threshold_version=snap.threshold_version,
+        slice=slice_at(snap.routed_at, ct),
+        review_all=False,
+        cells=[TallyCell(bucket=93, reviewed=2, audit_q=[])],
+    )
+    routed, _ = apply_tally(None, tally, 0, 40, policy, CONFIG, NOW)
+    assert routed is not None and apply_tally(routed, tally, 0, 40, policy, CONFIG, NOW)[0] is None
+    first, _ = apply_decision(routed, event, 0, 41, policy, CONFIG, NOW)
     assert first is not None
     again, published = apply_decision(first, event, 0, 41, policy, CONFIG, NOW)
     assert again is None and published == []
     next_one = event.model_copy(update={"decision_id": "another"})
     later, _ = apply_decision(first, next_one, 0, 42, policy, CONFIG, NOW)
     assert later is not None
-    assert TypeState.from_dict(later["state"]).ledger.total("errors") == pytest.approx(2, rel=0.01)
+    learnt = TypeState.from_dict(later["state"], ct)
+    assert learnt.evidence.total("errors") == 2 and learnt.unmatched_verdicts == 0
 
 
 def test_a_decision_sent_again_is_learnt_once_also_from_the_stored_value(policy: Policy) -> None:
@@ -368,14 +457,13 @@ def test_a_default_found_unsafe_goes_to_review_all_and_recertifies_on_fresh_evid
     ct = policy.content_types["customer_email"]
     s = state(policy)
     for i in range(ct.min_evidence + CONFIG.recertify_every):
-        learn(s, confidence=0.95, q=0.02, audit=True, error=i % 5 == 0, ct=ct, config=CONFIG,
-              uniform_audit=False)  # fmt: skip
+        routed_then_learnt(s, policy, confidence=0.95, q=0.02, reason="audit", error=i % 5 == 0)
         if s.mode == "review_all":
             break
     assert s.mode == "review_all" and s.threshold == 1.0
-    assert s.ledger.total("labelled") == 0
+    assert s.evidence.total("drafts") == 0 and 0 < s.evidence.since_version <= s.version
     for _ in range(1500):  # review-all: every verdict has q = 1, all clean at 0.97
-        learn(s, confidence=0.97, q=1.0, audit=False, error=False, ct=ct, config=CONFIG)
+        routed_then_learnt(s, policy, confidence=0.97, q=1.0, reason="review_all", error=False)
     assert s.mode == "certified" and s.threshold < 1.0
 
 
@@ -404,11 +492,14 @@ def test_a_certificate_found_broken_tightens_and_never_serves_the_default(
     version = s.version
     # Enough reviewed verdicts above the certified threshold, one in ten an escape: far above
     # every target, so no candidate certifies and the estimate at the certificate breaks it.
-    for i in range(3 * ct.min_evidence):  # decayed: more than min_evidence are recorded
-        s.ledger.record(0.995, q=1.0, error=i % 10 == 0, audit=False, uniform=False)
+    for i in range(ct.min_evidence):
+        evidence.routed(s.evidence, at=0, score=0.995, q=1.0, bets=evidence.FLOOR_BETS,
+                        reviewed=True)  # fmt: skip
+        evidence.verdict(s.evidence, at=0, score=0.995, q=1.0, bets=evidence.FLOOR_BETS,
+                         audit=False, error=i % 10 == 0)  # fmt: skip
     certify(s, ct, CONFIG)
     assert (s.mode, s.threshold) == (mode_after, after)
     assert s.threshold >= certified and s.threshold != ct.default_threshold
     assert s.certified is None and s.version > version
     assert "certificate dropped" in s.reason
-    assert s.ledger.total("labelled") == 0  # re-certifies on evidence from now on
+    assert s.evidence.total("drafts") == 0  # re-certifies on evidence from now on

@@ -10,7 +10,7 @@ from hitl_runtime.edits import edit_distance_within
 from hitl_runtime.policy import AuditPolicy
 from router.audit import audit_probability, sampled, uniform
 from router.drift import DriftSettings, alarm, cusum_step, nudge
-from router.ledger import Ledger, bucket_of
+from router.evidence import REVIEW_ALL_BETS, Evidence, bucket_of, routed
 
 
 def test_audit_sampling_is_reproducible_per_draft() -> None:
@@ -40,35 +40,12 @@ def test_audit_probability_is_highest_at_the_threshold_and_never_below_the_floor
     )
 
 
-def test_ledger_decay_halves_old_evidence_after_one_half_life() -> None:
-    ledger = Ledger(half_life=100, floor=0.02)
-    ledger.record(0.95, q=1.0, error=True, audit=False, uniform=False)
-    for _ in range(100):
-        ledger.record(0.95, q=1.0, error=False, audit=False, uniform=False)
-    assert ledger.total("errors") == pytest.approx(0.5, rel=0.01)
-    assert ledger.total("labelled") == pytest.approx(
-        sum(0.5 ** (i / 100) for i in range(101)), rel=1e-6
-    )
-
-
-def test_ledger_renormalises_without_losing_anything() -> None:
-    ledger = Ledger(half_life=100, floor=0.02)
-    for i in range(60_000):  # pushes the lazy scale past its renormalisation point
-        ledger.record(0.95, q=1.0, error=i % 50 == 0, audit=False, uniform=False)
-    assert ledger.total("errors") / ledger.total("labelled") == pytest.approx(0.02, rel=0.2)
-    restored = Ledger.from_dict(ledger.to_dict())
-    assert restored.total("labelled") == pytest.approx(ledger.total("labelled"))
-
-
-def test_ledger_tails_sum_the_buckets_at_and_above_a_threshold() -> None:
-    ledger = Ledger(half_life=1e9, floor=0.02)
-    for score, audit in [(0.955, False), (0.97, True), (0.99, True), (0.5, False)]:
-        ledger.record(score, q=0.02 if audit else 1.0, error=False, audit=audit, uniform=audit)
-    [at_95, at_97] = ledger.tails([0.95, 0.97])
-    assert (at_95.reviewed, at_95.sampled) == pytest.approx((1, 2))
-    assert (at_97.reviewed, at_97.sampled) == pytest.approx((0, 2))
-    assert at_95.weighted_items == pytest.approx(1 + 2 / 0.02)
-    assert bucket_of(1.0) == 99 and bucket_of(0.97) == 97
+def test_evidence_tails_sum_the_buckets_at_and_above_a_threshold() -> None:
+    ev = Evidence(target=0.02, floor=0.02)
+    for score in (0.955, 0.97, 0.99, 0.5):
+        routed(ev, at=0, score=score, q=1.0, bets=REVIEW_ALL_BETS, reviewed=False)
+    assert (ev.tail_drafts(0.95), ev.tail_drafts(0.97), ev.tail_drafts(0.5)) == (3, 2, 4)
+    assert bucket_of(1.0) == 99 and bucket_of(0.97) == 97 and bucket_of(0.0) == 0
 
 
 def _stream(rate: float, n: int, seed: int) -> list[bool]:

@@ -115,4 +115,4 @@ def test_verdicts_on_drafts_sent_for_a_failed_signal_are_not_evidence() -> None:
         CONFIG,
         NOW,
     )
-    assert state.ledger.total("labelled") == 0 and out == []
+    assert state.evidence.total("labelled") == 0 and out == []

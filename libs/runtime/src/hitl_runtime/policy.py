@@ -70,7 +70,11 @@ class ContentTypePolicy(_Strict):
     delta: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
     high_risk: bool = False
     min_evidence: Annotated[int, Field(ge=1)] = 150
-    decay_half_life_items: Annotated[int, Field(ge=100)] = 20_000
+    # Before a threshold is certified: review every draft (the safe default), or auto-approve
+    # above `default_threshold` on trust, a stated risk: no evidence backs it yet.
+    cold_start: Literal["review_all", "default_threshold"] = "review_all"
+    # How long the router's certificate waits for a verdict before counting it as an error.
+    verdict_wait: Annotated[timedelta, Field(ge=timedelta(minutes=1))] = timedelta(hours=4)
     trivial_edit_chars: Annotated[int, Field(ge=0)] = 10
     audit: AuditPolicy = AuditPolicy()
     hard_rules: list[HardRule] = Field(default_factory=list)

@@ -275,6 +275,7 @@ def build_decision(
             audit=routed.audit,
             audit_q=routed.audit_q,
             model_version=routed.score.model_version,
+            routed_at=routed.routed_at,
         ),
         decided_at=now,
     )

@@ -1,7 +1,8 @@
 """The router: composition root and the faust app that keeps each content type's evidence.
 
 - `RouteStage` and `RegroupStage` (router.stages): exactly-once stages on confluent-kafka.
-- `learn` faust agent: reads the by-type topic, updates the type's state in the `router-state`
+- `learn` faust agent: reads the by-type topic (decisions, and the route stage's tallies of the
+  drafts it routed, `router.tally`), updates the type's state in the `router-state`
   Table (changelog-backed: it survives restarts), and publishes each change to
   `router-thresholds`, which every replica's RouteStage follows. The offset of the last applied
   decision is stored inside the state value itself, so a decision replayed after a crash is
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,8 +34,9 @@ from hitl_runtime.signing import Signer, signer_for
 from hitl_schemas import Decision, ThresholdState, topic
 from router import metrics
 from router.config import RouterSettings
-from router.core import RouterConfig, TypeState, initial_state, on_decision
+from router.core import RouterConfig, TypeState, initial_state, on_decision, on_tally
 from router.stages import RegroupStage, RouteStage, by_type_topic
+from router.tally import TALLY_TYPE, RoutingTally
 
 log = logging.getLogger(__name__)
 
@@ -111,19 +113,75 @@ def apply_decision(
     (None, []) when the record was applied before (a replay after a crash, or a decision sent
     again) or is not learnable."""
     ct = policy.for_type(decision.content_type)
+    if ct is None or resent(stored, decision):
+        return None, []
+    return _apply(
+        stored, decision.content_type, partition, offset, policy,
+        lambda state: on_decision(state, decision, ct, config, now),
+        decision_id=decision.decision_id,
+    )  # fmt: skip
+
+
+def apply_tally(
+    stored: dict[str, Any] | None,
+    tally: RoutingTally,
+    partition: int,
+    offset: int,
+    policy: Policy,
+    config: RouterConfig,
+    now: datetime,
+) -> tuple[dict[str, Any] | None, list[ThresholdState]]:
+    """A route batch's tally against the stored value, as `apply_decision`."""
+    ct = policy.for_type(tally.content_type)
     if ct is None:
         return None, []
+    cells = [(c.bucket, c.auto, c.reviewed, c.audit_q) for c in tally.cells]
+    return _apply(
+        stored, tally.content_type, partition, offset, policy,
+        lambda state: on_tally(state, cells, review_all=tally.review_all,
+                               version=tally.threshold_version, at=tally.slice, ct=ct,
+                               config=config, now=now),
+    )  # fmt: skip
+
+
+def _apply(
+    stored: dict[str, Any] | None,
+    content_type: str,
+    partition: int,
+    offset: int,
+    policy: Policy,
+    step: Callable[[TypeState], tuple[TypeState, list[ThresholdState]]],
+    decision_id: str | None = None,
+) -> tuple[dict[str, Any] | None, list[ThresholdState]]:
+    ct = policy.content_types[content_type]
     offsets: dict[str, int] = dict(stored["offsets"]) if stored else {}
-    if offsets.get(str(partition), -1) >= offset or resent(stored, decision):
+    if offsets.get(str(partition), -1) >= offset:
         return None, []
-    state = (
-        TypeState.from_dict(stored["state"]) if stored else initial_state(decision.content_type, ct)
-    )
-    state, published = on_decision(state, decision, ct, config, now)
+    state = TypeState.from_dict(stored["state"], ct) if stored else initial_state(content_type, ct)
+    state, published = step(state)
     offsets[str(partition)] = offset
-    recent = [*(stored.get("recent", ()) if stored else ()), decision.decision_id]
-    value = {"state": state.to_dict(), "offsets": offsets, "recent": recent[-RECENT_DECISIONS:]}
-    return value, published
+    recent = list(stored.get("recent", ())) if stored else []
+    if decision_id is not None:
+        recent = [*recent, decision_id][-RECENT_DECISIONS:]
+    return {"state": state.to_dict(), "offsets": offsets, "recent": recent}, published
+
+
+def decode_by_type(event: Any, settings: RouterSettings) -> Decision | RoutingTally | None:
+    """A by-type record: a tally from the route stage (its ce_type says so) or a decision the
+    regroup stage verified; None for anything else (neither stage writes it)."""
+    headers = event.headers or {}
+    kind = headers.get("ce_type", b"")
+    try:
+        if kind == TALLY_TYPE.encode():
+            return RoutingTally.model_validate_json(event.value)
+        return decode(Decision, event.value, settings.limits)
+    except (EventValidationError, ValueError):
+        log.warning(
+            "a by-type record neither stage could have written was skipped",
+            extra={"fields": {"partition": event.message.partition,
+                              "offset": event.message.offset}},
+        )  # fmt: skip
+        return None
 
 
 def threshold_headers(
@@ -184,31 +242,37 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
     @app.agent(by_type)
     async def learn(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            try:
-                decision = decode(Decision, event.value, settings.limits)
-            except EventValidationError:
-                continue  # the regroup stage only forwards valid decisions
-            key = decision.content_type.encode()
+            record = decode_by_type(event, settings)
+            if record is None:
+                continue
+            key = record.content_type.encode()
             raw = states.get(key)
             stored = json.loads(raw) if raw else None
-            if resent(stored, decision):
-                DUPLICATES_DROPPED.labels(settings.service_name, "decisions").inc()
-                continue  # re-sent by review-api's at-least-once relay: learn it once
-            value, published = apply_decision(
-                stored,
-                decision,
+            partition, offset, now = (
                 event.message.partition,
                 event.message.offset,
-                policy,
-                config,
                 datetime.now(UTC),
             )
+            if isinstance(record, RoutingTally):
+                value, published = apply_tally(stored, record, partition, offset, policy,
+                                               config, now)  # fmt: skip
+            elif resent(stored, record):
+                DUPLICATES_DROPPED.labels(settings.service_name, "decisions").inc()
+                continue  # re-sent by review-api's at-least-once relay: learn it once
+            else:
+                value, published = apply_decision(stored, record, partition, offset, policy,
+                                                  config, now)  # fmt: skip
             if value is None:
                 continue
             states[key] = json.dumps(value).encode()
-            metrics.DECISIONS_LEARNED.labels(
-                content_type_label(decision.content_type, policy.content_types)
-            ).inc()
+            if isinstance(record, Decision):
+                label = content_type_label(record.content_type, policy.content_types)
+                metrics.DECISIONS_LEARNED.labels(label).inc()
+                unmatched = value["state"]["unmatched_verdicts"] - (
+                    stored["state"].get("unmatched_verdicts", 0) if stored else 0
+                )
+                if unmatched > 0:
+                    metrics.UNMATCHED_VERDICTS.labels(label).inc(unmatched)
             for state in published:
                 body = encode(state)
                 await thresholds.send(

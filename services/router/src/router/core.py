@@ -6,33 +6,39 @@ replay both call these, so what is backtested is what runs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from hitl_runtime import edits
 from hitl_runtime.policy import ContentTypePolicy, Policy, Sla
 from hitl_schemas import (
     Decision,
-    Evidence,
     RoutedDraft,
     RouteReason,
     ScoredDraft,
     Signal,
     ThresholdState,
 )
+from hitl_schemas import (
+    Evidence as EvidenceSummary,
+)
 from hitl_schemas.events import Priority, RouteReasonKind, ThresholdMode
+from router import evidence
 from router.audit import audit_probability, sampled, uniform
-from router.certify import escape_estimate, fixed_sequence, upper_bound
 from router.drift import DriftSettings, alarm, cusum_step, nudge
-from router.ledger import Ledger
+from router.evidence import FLOOR_BETS, REVIEW_ALL_BETS, Evidence
 
 # Candidate thresholds, strict to loose: the order of the fixed-sequence walk.
-CANDIDATES = [round(i / 100, 2) for i in range(99, 49, -1)]
+CANDIDATES = tuple(round(i / 100, 2) for i in range(99, 49, -1))
 
 
 @dataclass(frozen=True)
 class RouterConfig:
+    # Verdicts of a type between two publications of its evidence when nothing else changed
+    # (the certificate itself is re-walked at every verdict and tally: it is cheap).
     recertify_every: int = 25
     audit_boost: float = 5.0
     boost_audits: int = 300  # audited verdicts at the raised audit rate after a drift alarm
@@ -58,26 +64,54 @@ class TypeState:
     # the strictest of these and the threshold it found, never anything looser.
     strictest_certified: float | None = None
     drift_floor: float | None = None
-    ledger: Ledger = field(default_factory=lambda: Ledger(half_life=20_000))
+    # Walks in a row that found exploring (reviewing all past a certificate) not worth it:
+    # a single noisy estimate must not end it for good.
+    explore_misses: int = 0
+    # Verdicts with no routed draft of their kind waiting (never routed by this router, or
+    # learnt twice): refused by the certificate, counted here and in a metric.
+    unmatched_verdicts: int = 0
+    evidence: Evidence = field(default_factory=lambda: Evidence(target=0.02, floor=0.02))
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "ledger"}
-        return data | {"ledger": self.ledger.to_dict()}
+        data = {k: v for k, v in self.__dict__.items() if k != "evidence"}
+        return data | {"evidence": self.evidence.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TypeState:
-        return cls(**(data | {"ledger": Ledger.from_dict(data["ledger"])}))
+    def from_dict(cls, data: dict[str, Any], ct: ContentTypePolicy) -> TypeState:
+        """Read a stored state back. A state stored before the anytime-valid certificate (its
+        decayed `ledger`), or with evidence for another target or audit floor than the policy's
+        now, starts again as a new type would: that evidence tests another hypothesis."""
+        known = {f for f in cls.__dataclass_fields__ if f != "evidence"}
+        state = cls(**{k: v for k, v in data.items() if k in known})
+        stored = data.get("evidence")
+        ev = Evidence.from_dict(stored) if isinstance(stored, dict) else None
+        if ev is None or (ev.target, ev.floor) != (ct.target_escape_rate, ct.audit.floor):
+            fresh = initial_state(state.content_type, ct)
+            fresh.version = state.version + 1
+            fresh.evidence.since_version = fresh.version
+            fresh.reason = f"{fresh.reason} (stored evidence was for another target or format)"
+            return fresh
+        state.evidence = ev
+        return state
+
+
+def new_evidence(ct: ContentTypePolicy, since_version: int = 0) -> Evidence:
+    return Evidence(target=ct.target_escape_rate, floor=ct.audit.floor, since_version=since_version)
 
 
 def initial_state(content_type: str, ct: ContentTypePolicy) -> TypeState:
+    if ct.high_risk or ct.cold_start == "review_all":
+        mode: ThresholdMode = "review_all"
+        why = "high-risk type" if ct.high_risk else "cold start (policy cold_start: review_all)"
+        reason = f"{why}: every draft reviewed until a threshold is certified"
+    else:
+        mode, reason = "default", "cold start on the default threshold (policy cold_start)"
     return TypeState(
         content_type=content_type,
-        threshold=1.0 if ct.high_risk else ct.default_threshold,
-        mode="review_all" if ct.high_risk else "default",
-        reason="high-risk type: every draft reviewed until a threshold is certified"
-        if ct.high_risk
-        else "configured default until enough evidence",
-        ledger=Ledger(half_life=ct.decay_half_life_items, floor=ct.audit.floor),
+        threshold=1.0 if mode == "review_all" else ct.default_threshold,
+        mode=mode,
+        reason=reason,
+        evidence=new_evidence(ct),
     )
 
 
@@ -210,21 +244,77 @@ def is_error(decision: Decision, ct: ContentTypePolicy) -> bool:
     )
 
 
+# Why a draft is not evidence about the escape rate: the hard rules always send it to review,
+# so no threshold would ever auto-approve it; an unknown type has no certificate at all.
+NOT_EVIDENCE: frozenset[RouteReasonKind] = frozenset(
+    {"hard_rule", "unknown_content_type", "signal_failed"}
+)
+
+
+def bet_class(reason: RouteReasonKind) -> int:
+    """The bets a draft is counted with, fixed by the mode it was routed in."""
+    return REVIEW_ALL_BETS if reason == "review_all" else FLOOR_BETS
+
+
+def note_routed(
+    state: TypeState,
+    *,
+    confidence: float,
+    q: float,
+    reason: RouteReasonKind,
+    reviewed: bool,
+    version: int,
+    at: int,
+    drafts: int = 1,
+) -> bool:
+    """Count routed drafts (of routing-time slice `at`) into the certificate, pending until
+    their verdicts come; False when they are not evidence, were routed for an earlier
+    certificate, or their slice was fed already."""
+    if reason in NOT_EVIDENCE or not state.evidence.counts_version(version):
+        return False
+    return evidence.routed(state.evidence, at=at, score=confidence, q=q, bets=bet_class(reason),
+                           reviewed=reviewed, drafts=drafts)  # fmt: skip
+
+
+def slice_at(when: datetime | float, ct: ContentTypePolicy) -> int:
+    """The routing-time slice of an instant (a datetime, or seconds since the epoch)."""
+    seconds = when.timestamp() if isinstance(when, datetime) else when
+    return evidence.slice_of(seconds, ct.verdict_wait)
+
+
+@dataclass(frozen=True, slots=True)
+class Learnt:
+    changed: bool  # the serving threshold or mode changed
+    counted: bool  # the verdict reached the certificate (a draft of its kind waited for it)
+
+
 def learn(
     state: TypeState,
     *,
     confidence: float,
     q: float,
-    audit: bool,
+    reason: RouteReasonKind,
+    version: int,
+    at: int | None,
     error: bool,
     ct: ContentTypePolicy,
     config: RouterConfig,
+    now: int,
     uniform_audit: bool = False,
-) -> bool:
-    """Record one human verdict; returns True when the serving threshold or mode changed."""
+) -> Learnt:
+    """Record one human verdict on a draft routed for review in slice `at` (`note_routed`
+    counted it); `now`: the current slice, to feed the slices that are complete."""
     before = (state.threshold, state.mode)
-    state.ledger.record(confidence, q=q, error=error, audit=audit, uniform=uniform_audit)
+    audit = reason == "audit"
+    counted = (
+        at is not None
+        and state.evidence.counts_version(version)
+        and evidence.verdict(state.evidence, at=at, score=confidence, q=q,
+                             bets=bet_class(reason), audit=audit, error=error)
+    )  # fmt: skip
     state.since_certification += 1
+    if not counted and state.evidence.counts_version(version):
+        state.unmatched_verdicts += 1
     if uniform_audit:
         # Only the uniform part of the audit sample (u < floor) estimates the escape rate
         # without weights; the extra audits near the threshold are biased towards errors.
@@ -234,11 +324,8 @@ def learn(
             _tighten(state, ct, config, why=ALARM)
     if audit:
         state.audit_boost_left = max(0, state.audit_boost_left - 1)
-    if state.since_certification >= config.recertify_every:
-        certify(state, ct, config)
-    else:
-        _apply_serving_threshold(state, ct)
-    return (state.threshold, state.mode) != before
+    certify(state, ct, config, now=now)
+    return Learnt((state.threshold, state.mode) != before, counted)
 
 
 def _tighten(
@@ -249,18 +336,18 @@ def _tighten(
     why: str,
     review_all: bool = False,
 ) -> None:
-    """The evidence says errors run above target (a drift alarm, or a re-certification that
-    found the certificate broken): serve the strictest of the threshold in force, the strictest
-    certified so far and max(default, 0.95), or review all (`review_all`, and a type reviewed in
-    full stays so), and re-certify on evidence from now on only. Never looser than before: the
-    default threshold is looser than most certificates, so falling back to it would loosen the
-    gate exactly when it was found leaking."""
+    """The evidence says errors run above target (a drift alarm, or a certificate found broken):
+    serve the strictest of the threshold in force, the strictest certified so far and
+    max(default, 0.95), or review all (`review_all`, and a type reviewed in full stays so), and
+    restart the certificate from this change point: drafts routed from the new version on.
+    Never looser than before: the default threshold is looser than most certificates, so
+    falling back to it would loosen the gate exactly when it was found leaking."""
     state.certified = None
     state.nudge = 0.0
     state.cusum = 0.0
     state.audit_boost_left = config.boost_audits
-    state.ledger = Ledger(half_life=ct.decay_half_life_items, floor=ct.audit.floor)
     state.version += 1
+    state.evidence = new_evidence(ct, since_version=state.version)
     if review_all or state.mode == "review_all":
         state.mode, state.threshold, state.drift_floor = "review_all", 1.0, None
         state.reason = f"{why}: reviewing all, re-certifying"
@@ -299,45 +386,101 @@ def _apply_serving_threshold(state: TypeState, ct: ContentTypePolicy) -> None:
         state.version += 1
 
 
-def certify(state: TypeState, ct: ContentTypePolicy, config: RouterConfig) -> None:
-    """Re-run the fixed-sequence walk on the evidence; update mode, threshold and estimates."""
-    state.since_certification = 0
-    ledger = state.ledger
-    enough = ledger.total("labelled") >= ct.min_evidence
-    tails = ledger.tails(CANDIDATES)
-    result = fixed_sequence(CANDIDATES, tails, ct.target_escape_rate, ct.delta)
-    if enough and result.threshold is not None:
+def certify(
+    state: TypeState, ct: ContentTypePolicy, config: RouterConfig, *, now: int | None = None
+) -> None:
+    """Feed the complete slices (up to slice `now`), walk the candidates; update mode,
+    threshold and estimates."""
+    ev = state.evidence
+    if now is not None:
+        evidence.close(ev, now=now)
+    enough = ev.total("labelled") >= ct.min_evidence
+    result = evidence.walk(ev, CANDIDATES, ct.delta)
+    if enough and _keep_exploring(state, result, ct):
+        state.certified = result.threshold
+        state.reason = (
+            f"certified at {result.threshold:.2f} while reviewing all; reviewing on while a "
+            "looser threshold may still certify"
+        )
+    elif enough and result.threshold is not None:
+        if (state.mode, state.certified) != ("certified", result.threshold):
+            state.reason = f"certified at {result.threshold:.2f} (delta {ct.delta})"
         state.mode, state.certified = "certified", result.threshold
         state.strictest_certified = max(state.strictest_certified or 0.0, result.threshold)
         state.drift_floor = None
-        state.reason = f"certified at {result.threshold:.2f} (delta {ct.delta})"
     elif state.mode == "certified" and state.certified is not None:
-        # Inconclusive is not a violation: after the threshold loosens, the range above it is
-        # known only through the thin audit sample and needs time to certify again. Keep the
-        # certificate unless the evidence says it is broken; sharp drift is the CUSUM's job.
-        [at_certified] = ledger.tails([state.certified])
-        estimate = escape_estimate(at_certified)
+        # A certificate once reached holds (the e-value crossed; the test is anytime-valid),
+        # unless the evidence since says it is broken: then tighten and restart. Sharp drift is
+        # the CUSUM's job.
+        estimate = ev.estimate(state.certified)
         if estimate is not None and estimate > ct.target_escape_rate and enough:
             why = f"estimated escapes {estimate:.3f} above target: certificate dropped"
             _tighten(state, ct, config, why=why, review_all=ct.high_risk)
     elif enough and state.mode == "default":
-        [at_default] = ledger.tails([ct.default_threshold])
-        estimate = escape_estimate(at_default)
+        estimate = ev.estimate(ct.default_threshold)
         if estimate is not None and estimate > ct.target_escape_rate:
             state.mode = "review_all"
             state.reason = f"escapes at the default threshold estimated {estimate:.3f} > target"
-            # Certify again on fully reviewed evidence only. The audits taken while the default
-            # served are few but carry weight 1/q; kept, their wide bound would block every
-            # candidate long after review-all has produced thousands of clean verdicts.
-            state.ledger = Ledger(half_life=ct.decay_half_life_items, floor=ct.audit.floor)
+            # Certify again on fully reviewed drafts only: those routed under the default
+            # bet with the audit floor and would slow the review-all certificate down.
+            state.version += 1
+            state.evidence = new_evidence(ct, since_version=state.version)
     _apply_serving_threshold(state, ct)
-    [at_serving] = ledger.tails([min(state.threshold, 0.99)])
-    state.estimate = escape_estimate(at_serving)
-    state.bound = upper_bound(at_serving, ct.delta)
+    serving = min(state.threshold, 0.99)
+    state.estimate = state.evidence.estimate(serving)
+    # Anytime-valid: once the serving threshold is certified, its escape rate is under the
+    # target with probability 1 - delta. There is no tighter number to publish.
+    state.bound = ct.target_escape_rate if evidence.certified_at(state.evidence, serving) else None
+
+
+HORIZON = 10  # a type is assumed to run at least this many times as long as it has so far
+
+
+def _keep_exploring(state: TypeState, result: evidence.Walk, ct: ContentTypePolicy) -> bool:
+    """Exploring ends once `_exploring` has said no at a first certificate's worth of walks in
+    a row (`evidence.needed`)."""
+    if state.mode != "review_all" or result.threshold is None:
+        return False
+    if _exploring(state, result, ct):
+        state.explore_misses = 0
+        return True
+    state.explore_misses += 1
+    return state.explore_misses < evidence.needed(ct.target_escape_rate, ct.delta)
+
+
+def _exploring(state: TypeState, result: evidence.Walk, ct: ContentTypePolicy) -> bool:
+    """Go on reviewing all although `result.threshold` is certified? Each review-all verdict
+    has q = 1, the fastest evidence there is; once the type auto-approves, a looser threshold
+    learns only from audits at the floor rate, ~1/floor times slower. So review-all goes on
+    while some looser candidate looks certifiable (it and every candidate between have estimated
+    escapes under the target) and the reviews it would save over the horizon (HORIZON x
+    the drafts seen) exceed the extra reviews of exploring until they all cross, at the rates
+    their estimates predict. Whether to explore never changes what is certified, only what is
+    served meanwhile."""
+    if state.mode != "review_all" or result.threshold is None:
+        return False
+    ev, target = state.evidence, ct.target_escape_rate
+    drafts = ev.total("drafts")
+    served = ev.tail_drafts(result.threshold) / drafts  # auto-approved once exploring ends
+    explore = 0.0  # drafts until every candidate up to this one crosses
+    for k in range(CANDIDATES.index(result.threshold) + 1, len(CANDIDATES)):
+        estimate, tail = ev.estimate(CANDIDATES[k]), ev.tail_drafts(CANDIDATES[k])
+        if estimate is None or estimate >= target:
+            return False
+        to_go = max(0.0, math.log(1.0 / ct.delta) + evidence.MIXTURE_COST - result.log_e[k])
+        explore = max(explore, to_go / _bernoulli_kl(estimate, target) * drafts / tail)
+        if explore * served < (tail / drafts - served) * (HORIZON * drafts - explore):
+            return True
+    return False
+
+
+def _bernoulli_kl(p: float, q: float) -> float:
+    """KL(Bernoulli(p) || Bernoulli(q)) in nats, p < q: the evidence per draft at rate p."""
+    return (p * math.log(p / q) if p > 0 else 0.0) + (1 - p) * math.log((1 - p) / (1 - q))
 
 
 def threshold_event(state: TypeState, ct: ContentTypePolicy, now: datetime) -> ThresholdState:
-    ledger = state.ledger
+    ev = state.evidence
     return ThresholdState(
         content_type=state.content_type,
         threshold=state.threshold,
@@ -347,11 +490,11 @@ def threshold_event(state: TypeState, ct: ContentTypePolicy, now: datetime) -> T
         delta=ct.delta,
         escape_estimate=state.estimate,
         escape_upper_bound=state.bound,
-        evidence=Evidence(
-            items=ledger.total("labelled"),
-            errors=ledger.total("errors"),
-            audits=ledger.total("audits"),
-            audit_errors=ledger.total("audit_errors"),
+        evidence=EvidenceSummary(
+            items=ev.total("labelled"),
+            errors=ev.total("errors"),
+            audits=ev.total("audits"),
+            audit_errors=ev.total("audit_errors"),
         ),
         audit_boost=state.audit_boost_left > 0,
         reason=state.reason[:2000],
@@ -359,28 +502,70 @@ def threshold_event(state: TypeState, ct: ContentTypePolicy, now: datetime) -> T
     )
 
 
+def _changed(state: TypeState, before: tuple[float, str, int]) -> bool:
+    """Did the serving threshold, mode or version change?"""
+    return (state.threshold, state.mode, state.version) != before
+
+
 def on_decision(
     state: TypeState, decision: Decision, ct: ContentTypePolicy, config: RouterConfig, now: datetime
 ) -> tuple[TypeState, list[ThresholdState]]:
     """`decide(state, event) -> (state, outputs)` for a human decision."""
     snap = decision.routing
-    if decision.fallback_applied or snap.reason in (
-        "hard_rule",
-        "unknown_content_type",
-        "signal_failed",
-    ):
+    if decision.fallback_applied or snap.reason in NOT_EVIDENCE:
         return state, []  # no human verdict on an eligible draft: not evidence
-    version = state.version
-    changed = learn(
+    before = (state.threshold, state.mode, state.version)
+    learn(
         state,
         confidence=snap.confidence,
         q=snap.audit_q if snap.audit else 1.0,
-        audit=snap.audit,
+        reason=snap.reason,
+        version=snap.threshold_version,
+        at=None if snap.routed_at is None else slice_at(snap.routed_at, ct),
         error=is_error(decision, ct),
         ct=ct,
         config=config,
+        now=slice_at(now, ct),
         uniform_audit=snap.audit and in_uniform_sample(decision.draft_id, ct, config),
     )
-    if changed or state.version != version or state.since_certification == 0:
-        return state, [threshold_event(state, ct, now)]
-    return state, []
+    return state, _publish(state, ct, now, config, before)
+
+
+def on_tally(
+    state: TypeState,
+    cells: list[tuple[int, int, int, list[float]]],
+    *,
+    review_all: bool,
+    version: int,
+    at: int,
+    ct: ContentTypePolicy,
+    config: RouterConfig,
+    now: datetime,
+) -> tuple[TypeState, list[ThresholdState]]:
+    """`decide(state, event)` for a route batch's tally of slice `at`: (bucket, auto-approved
+    unseen, reviewed with q = 1, audit q's) per cell."""
+    before = (state.threshold, state.mode, state.version)
+    reason: RouteReasonKind = "review_all" if review_all else "above_threshold"
+    for bucket, auto, reviewed, audit_q in cells:
+        count = partial(note_routed, state, confidence=(bucket + 0.5) / 100, reason=reason,
+                        version=version, at=at)  # fmt: skip
+        count(q=1.0, reviewed=False, drafts=auto)
+        count(q=1.0, reviewed=True, drafts=reviewed)
+        for q in audit_q:
+            count(q=q, reviewed=True)
+    certify(state, ct, config, now=slice_at(now, ct))
+    return state, _publish(state, ct, now, config, before)
+
+
+def _publish(
+    state: TypeState,
+    ct: ContentTypePolicy,
+    now: datetime,
+    config: RouterConfig,
+    before: tuple[float, str, int],
+) -> list[ThresholdState]:
+    # A change at once; unchanged evidence every `recertify_every` verdicts.
+    if _changed(state, before) or state.since_certification >= config.recertify_every:
+        state.since_certification = 0
+        return [threshold_event(state, ct, now)]
+    return []

@@ -38,6 +38,12 @@ AUDITS = Counter("hitl_router_audits_total", "Drafts sent to review as audits.",
 DECISIONS_LEARNED = Counter(
     "hitl_router_decisions_learned_total", "Decisions the router learned from.", ["content_type"]
 )
+UNMATCHED_VERDICTS = Counter(
+    "hitl_router_unmatched_verdicts_total",
+    "Verdicts the certificate refused: no draft of their score bucket routed for review was "
+    "waiting for one (a draft this router never routed, or a verdict learnt twice).",
+    ["content_type"],
+)
 ROUTING_SECONDS = Histogram(
     "hitl_router_routing_seconds",
     "Time to route one draft (decode, decide, send).",

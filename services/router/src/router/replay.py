@@ -1,8 +1,11 @@
 """Offline replay: run the router's own policy over a history of (type, score, verdict).
 
-Each record is routed with the same `choose` the service uses; the verdict of a reviewed draft
-(audit or not) is revealed to the policy `delay` records later, as a human decision would be; an
-auto-approved draft that was not audited reveals nothing. Used to backtest a policy before it
+Each record is routed with the same `choose` the service uses and counted into the type's
+certificate as the route stage's tallies count it (pending when it goes to a human); the verdict
+of a reviewed draft (audit or not) is revealed to the policy `delay` records later, as a human
+decision would be; an auto-approved draft that was not audited reveals nothing. The certificate
+is walked at every verdict and every `recertify_every` drafts of a type (the service walks it at
+every route batch's tally). Used to backtest a policy before it
 goes live, and by the benchmarks.
 """
 
@@ -13,14 +16,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hitl_runtime.policy import Policy
-from hitl_schemas.events import Priority
+from hitl_schemas.events import Priority, RouteReasonKind
 from router.core import (
     RouterConfig,
     TypeState,
+    certify,
     choose,
     in_uniform_sample,
     initial_state,
     learn,
+    note_routed,
+    slice_at,
 )
 
 
@@ -74,24 +80,35 @@ class ReplayResult:
 
 
 def replay(
-    records: Iterable[Record], policy: Policy, config: RouterConfig, *, delay: int = 0
+    records: Iterable[Record],
+    policy: Policy,
+    config: RouterConfig,
+    *,
+    delay: int = 0,
+    seconds_per_record: float = 1.0,
 ) -> ReplayResult:
+    """Record i is routed at i * seconds_per_record seconds (the clock of the certificate's
+    slices of routing time); its verdict comes `delay` records later."""
     states = {name: initial_state(name, ct) for name, ct in policy.content_types.items()}
     outcomes: dict[str, TypeOutcome] = {}
-    pending: deque[tuple[int, str, str, float, float, bool, bool]] = deque()
+    pending: deque[tuple[int, str, str, float, float, RouteReasonKind, int, int, bool]] = deque()
     for index, record in enumerate(records):
         while pending and pending[0][0] <= index:
-            _, draft_id, name, confidence, q, audit, defect = pending.popleft()
+            _, draft_id, name, confidence, q, reason, version, at, defect = pending.popleft()
             type_policy = policy.content_types[name]
             learn(
                 states[name],
                 confidence=confidence,
                 q=q,
-                audit=audit,
+                reason=reason,
+                version=version,
+                at=at,
                 error=defect,
                 ct=type_policy,
                 config=config,
-                uniform_audit=audit and in_uniform_sample(draft_id, type_policy, config),
+                now=slice_at(index * seconds_per_record, type_policy),
+                uniform_audit=reason == "audit"
+                and in_uniform_sample(draft_id, type_policy, config),
             )
         outcome = outcomes.setdefault(record.content_type, TypeOutcome())
         outcome.items += 1
@@ -102,9 +119,15 @@ def replay(
             outcome.reviewed += 1
             continue
         state = states[record.content_type]
+        at = slice_at(index * seconds_per_record, ct)
+        if outcome.items % config.recertify_every == 0:
+            certify(state, ct, config, now=at)  # what the drafts routed since say (a tally's)
         if not outcome.thresholds or outcome.thresholds[-1][1] != state.threshold:
             outcome.thresholds.append((index, state.threshold))
         choice = choose(record.draft_id, record.confidence, record.tripped, state, ct, config)
+        version = state.version
+        note_routed(state, confidence=record.confidence, q=choice.q, reason=choice.reason,
+                    reviewed=choice.route == "needs_review", version=version, at=at)  # fmt: skip
         if choice.route == "auto_approved":
             outcome.auto_approved += 1
             outcome.escapes += int(record.defect)
@@ -125,7 +148,9 @@ def replay(
                 record.content_type,
                 record.confidence,
                 choice.q,
-                audit,
+                choice.reason,
+                version,
+                at,
                 record.defect,
             )
         )

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from hitl_runtime import tail
+from hitl_runtime.cloudevents import source_of
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter, publish_or_dead_letter
 from hitl_runtime.follow import CompactedFollower
 from hitl_runtime.kafka import EventPublisher, make_consumer, make_producer, make_stage_consumer
@@ -32,8 +33,10 @@ from hitl_runtime.txn import TransactionalLoop
 from hitl_schemas import Decision, ErrorInfo, ScoredDraft, topic
 from router import metrics
 from router.config import RouterSettings
-from router.core import RouterConfig, TypeState, initial_state, route
+from router.core import NOT_EVIDENCE, RouterConfig, TypeState, initial_state, route
 from router.dedupe import Seen, SeenDrafts, fingerprint
+from router.evidence import slice_of
+from router.tally import TALLY_TYPE, Tallies
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,9 @@ class RouteStage:
             on_release=self._released,
             topic_prefix=settings.topic_prefix,
         )
+        self.tallies = Tallies()
+        self.by_type = by_type_topic(settings)
+        self.source = source_of(settings.service_name).encode()
         window = settings.dedupe_window
         self._seed_deadline = 0.0
         self.seen = SeenDrafts(window) if window else None
@@ -193,6 +199,19 @@ class RouteStage:
         return drafts
 
     def handle(self, records: Sequence[Message]) -> None:
+        self.tallies.drain()  # what an aborted batch left
+        self._route(records)
+        # In the batch's transaction: committed before any of its drafts can be reviewed, so
+        # each tally reaches the learner before the decisions on its drafts (router.tally).
+        for tally in self.tallies.drain():
+            self.publisher.producer.produce(
+                self.by_type,
+                key=tally.content_type.encode(),
+                value=tally.model_dump_json().encode(),
+                headers=[("ce_type", TALLY_TYPE.encode()), ("ce_source", self.source)],
+            )
+
+    def _route(self, records: Sequence[Message]) -> None:
         if self.seen is not None:
             self.seen.begin()
             self._seed_deadline = time.monotonic() + SEED_SECONDS
@@ -235,6 +254,14 @@ class RouteStage:
             )
             if published is None:
                 continue  # dead-lettered: its RoutedDraft cannot be produced within the limit
+            if routed.reason.kind not in NOT_EVIDENCE:
+                wait = self.policy.content_types[ct].verdict_wait
+                self.tallies.add(
+                    ct, routed.threshold_version, slice_of(routed.routed_at.timestamp(), wait),
+                    score=routed.score.confidence, q=routed.audit_q,
+                    review_all=routed.reason.kind == "review_all",
+                    reviewed=routed.route == "needs_review",
+                )  # fmt: skip
             label = content_type_label(ct, self.policy.content_types)
             metrics.ROUTED.labels(label, routed.route, routed.reason.kind).inc()
             if routed.reason.kind == "unknown_content_type":

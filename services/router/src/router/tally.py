@@ -1,0 +1,93 @@
+"""Routing tallies: what the route stage tells the learner about the drafts it routed.
+
+The certificate counts every eligible draft, auto-approved ones included, but the faust learner
+sees only human decisions. So each route batch also writes, in the same transaction as the
+routed drafts, one tally per (content type, threshold version, bet class) to the router's
+by-type topic, keyed by content type like the decisions. A draft's tally is committed before its
+needs-review record is visible, so on that partition it always comes before the draft's
+decision: the learner counts a draft as pending before its verdict can arrive.
+
+A tally is a few hundred bytes whatever the batch: counts per score bucket, and the q of each
+audit in it (an audit's pessimistic weight is 1/q), for one slice of routing time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hitl_schemas.common import ContentType, Probability
+from router.evidence import BUCKETS, FLOOR_BETS, REVIEW_ALL_BETS, bucket_of
+
+# The record's CloudEvents type on the by-type topic, next to the decisions it precedes.
+TALLY_TYPE = "io.hitlgate.router.routing-tally.v1"
+MAX_AUDITS = 100_000  # per tally: more than any batch holds
+
+
+class TallyCell(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: Annotated[int, Field(ge=0, lt=BUCKETS)]
+    auto: Annotated[int, Field(ge=0)] = 0  # auto-approved, not audited: x = 0
+    reviewed: Annotated[int, Field(ge=0)] = 0  # sent to a human with q = 1
+    audit_q: Annotated[list[Annotated[Probability, Field(gt=0.0)]], Field(max_length=MAX_AUDITS)]
+
+
+class RoutingTally(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    content_type: ContentType
+    threshold_version: Annotated[int, Field(ge=0)]
+    slice: Annotated[int, Field(ge=0)]  # the drafts' slice of routing time (evidence.slice_of)
+    review_all: bool  # routed while every draft of the type was reviewed (its bet class)
+    cells: Annotated[list[TallyCell], Field(max_length=BUCKETS)]
+
+    @property
+    def bets(self) -> int:
+        return REVIEW_ALL_BETS if self.review_all else FLOOR_BETS
+
+
+@dataclass
+class _Cell:
+    auto: int = 0
+    reviewed: int = 0
+    audit_q: list[float] = field(default_factory=list)
+
+
+class Tallies:
+    """The route stage's tallies for the batch in hand."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, int, int, bool], dict[int, _Cell]] = {}
+
+    def add(
+        self, content_type: str, version: int, at: int, *, score: float, q: float,
+        review_all: bool, reviewed: bool,
+    ) -> None:  # fmt: skip
+        cells = self._open.setdefault((content_type, version, at, review_all), {})
+        cell = cells.setdefault(bucket_of(score), _Cell())
+        if not reviewed:
+            cell.auto += 1
+        elif q >= 1.0:
+            cell.reviewed += 1
+        else:
+            cell.audit_q.append(q)
+
+    def drain(self) -> list[RoutingTally]:
+        out = [
+            RoutingTally(
+                content_type=content_type,
+                threshold_version=version,
+                slice=at,
+                review_all=review_all,
+                cells=[
+                    TallyCell(bucket=b, auto=c.auto, reviewed=c.reviewed, audit_q=c.audit_q)
+                    for b, c in sorted(cells.items())
+                ],
+            )
+            for (content_type, version, at, review_all), cells in self._open.items()
+        ]
+        self._open.clear()
+        return out
