@@ -40,6 +40,9 @@ class RouterConfig:
     # Verdicts of a type between two publications of its evidence when nothing else changed
     # (the certificate itself is re-walked at every verdict and tally: it is cheap).
     recertify_every: int = 25
+    # Verdicts between two walks of the certificate (a route batch's tally is always walked):
+    # a crossing found a few verdicts late is still a crossing, and a walk costs ~50 us.
+    walk_every: int = 5
     audit_boost: float = 5.0
     boost_audits: int = 300  # audited verdicts at the raised audit rate after a drift alarm
     audit_seed: str = "hitl-audit"
@@ -324,7 +327,11 @@ def learn(
             _tighten(state, ct, config, why=ALARM)
     if audit:
         state.audit_boost_left = max(0, state.audit_boost_left - 1)
-    certify(state, ct, config, now=now)
+    if (
+        state.since_certification % config.walk_every == 0
+        or (state.threshold, state.mode) != before
+    ):
+        certify(state, ct, config, now=now)
     return Learnt((state.threshold, state.mode) != before, counted)
 
 
