@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from confluent_kafka import Consumer, Message
 
 from hitl_runtime.follow import at_end
 from hitl_schemas import Draft, DraftContext, ProducerInfo, SourceDocument, examples
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_for(
@@ -124,3 +127,15 @@ def group_consumed_all(bootstrap: str, group_id: str, topic_name: str) -> bool:
         return True
     finally:
         consumer.close()
+
+
+def trusting_policy(directory: Path) -> Path:
+    """The shipped policy with `cold_start: default_threshold` for every type that is not high
+    risk: each auto-approves above its default threshold from the first draft (a stated risk
+    the shipped policy does not take), for tests of routing rather than of certification."""
+    data = yaml.safe_load((ROOT / "policy" / "default.yaml").read_text())
+    for content_type in data["content_types"].values():
+        content_type["cold_start"] = "default_threshold"
+    path = directory / "policy-on-trust.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path

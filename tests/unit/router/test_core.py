@@ -70,10 +70,10 @@ def routed_then_learnt(
     decision tell the learner, in that order."""
     ct = policy.content_types[s.content_type]
     version = s.version
-    assert note_routed(s, confidence=confidence, q=q, reason=reason, reviewed=True,
-                       version=version, at=at)  # fmt: skip
-    learnt = learn(s, confidence=confidence, q=q, reason=reason, version=version, at=at,
-                   error=error, ct=ct, config=config, now=at, uniform_audit=uniform_audit)  # fmt: skip
+    draft = {"confidence": confidence, "q": q, "reason": reason, "version": version, "at": at}
+    assert note_routed(s, reviewed=True, **draft)
+    learnt = learn(s, **draft, error=error, ct=ct, config=config, now=at,
+                   uniform_audit=uniform_audit)  # fmt: skip
     assert learnt.counted
 
 
@@ -290,8 +290,9 @@ def test_a_jump_in_defects_trips_the_drift_detector_and_never_loosens(
         s = result.states[record.content_type]
         choice = core.choose(record.draft_id, record.confidence, None, s, ct, config)
         at = slice_at(float(index), ct)
+        reviewed = choice.route == "needs_review"
         core.note_routed(s, confidence=record.confidence, q=choice.q, reason=choice.reason,
-                         reviewed=choice.route == "needs_review", version=s.version, at=at)  # fmt: skip
+                         reviewed=reviewed, version=s.version, at=at)  # fmt: skip
         if choice.route == "needs_review":
             before, seen = s.threshold, len(alarms)
             core.learn(
@@ -392,7 +393,7 @@ def test_a_state_stored_before_the_anytime_valid_certificate_starts_again(policy
 
 
 def test_a_certificate_remembers_the_strictest_threshold(policy: Policy) -> None:
-    ct = policy.content_types["customer_email"]
+    policy.content_types["customer_email"]
     s = state(policy, mode="review_all", threshold=1.0)
     for _ in range(1500):
         routed_then_learnt(s, policy, confidence=0.97, q=1.0, reason="review_all", error=False)
@@ -401,9 +402,7 @@ def test_a_certificate_remembers_the_strictest_threshold(policy: Policy) -> None
 
 
 def test_a_decision_replayed_after_a_crash_is_applied_once(policy: Policy) -> None:
-    from router.app import apply_decision
-
-    from router.app import apply_tally
+    from router.app import apply_decision, apply_tally
     from router.tally import RoutingTally, TallyCell
 
     ct = policy.content_types["customer_email"]

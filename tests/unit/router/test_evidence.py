@@ -222,7 +222,7 @@ def _validity_run(seed: int, rate: float, drafts: int) -> bool:
     in tallies of 20 drafts, one slice each; does the walk ever certify 0.95?"""
     rng = random.Random(seed)
     ev, waiting = fresh(), []
-    for at, start in enumerate(range(0, drafts, 20)):
+    for at, _start in enumerate(range(0, drafts, 20)):
         routed(ev, at=at, score=0.96, q=1.0, bets=REVIEW_ALL_BETS, reviewed=True, drafts=20)
         for _ in range(20):
             error = rng.random() < rate

@@ -67,9 +67,9 @@ class TypeState:
     # the strictest of these and the threshold it found, never anything looser.
     strictest_certified: float | None = None
     drift_floor: float | None = None
-    # Walks in a row that found exploring (reviewing all past a certificate) not worth it:
-    # a single noisy estimate must not end it for good.
-    explore_misses: int = 0
+    # Verdicts labelled when exploring (reviewing all past a certificate) was first found not
+    # worth it, -1 while it is: a single noisy estimate must not end it for good.
+    explore_misses: int = -1
     # Verdicts with no routed draft of their kind waiting (never routed by this router, or
     # learnt twice): refused by the certificate, counted here and in a metric.
     unmatched_verdicts: int = 0
@@ -444,15 +444,20 @@ HORIZON = 10  # a type is assumed to run at least this many times as long as it 
 
 
 def _keep_exploring(state: TypeState, result: evidence.Walk, ct: ContentTypePolicy) -> bool:
-    """Exploring ends once `_exploring` has said no at a first certificate's worth of walks in
-    a row (`evidence.needed`)."""
+    """Exploring ends when there is no looser candidate, or once `_exploring` has said no for a
+    first certificate's worth of verdicts (`evidence.needed`) in a row: one noisy estimate must
+    not end it for good."""
     if state.mode != "review_all" or result.threshold is None:
         return False
+    if result.threshold == CANDIDATES[-1]:
+        return False
+    labelled = state.evidence.total("labelled")
     if _exploring(state, result, ct):
-        state.explore_misses = 0
+        state.explore_misses = -1
         return True
-    state.explore_misses += 1
-    return state.explore_misses < evidence.needed(ct.target_escape_rate, ct.delta)
+    if state.explore_misses < 0:
+        state.explore_misses = labelled
+    return labelled - state.explore_misses < evidence.needed(ct.target_escape_rate, ct.delta)
 
 
 def _exploring(state: TypeState, result: evidence.Walk, ct: ContentTypePolicy) -> bool:
