@@ -8,16 +8,20 @@ A draft that trips a hard rule is reviewed under every policy.
     review_rate  = reviewed / items
     escape_rate  = defective auto-approved / auto-approved   (ground truth)
     audit_rate   = audit-sampled / items                       (adaptive only)
+
+`certified-floor` is not a policy one can run: the fewest reviews any certified rule could
+expect (`Comparison.certified_floor`), the anchor for the adaptive policy's review rate.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from hitl_runtime.policy import Policy
-from router.core import RouterConfig
+from router.core import CANDIDATES, RouterConfig
 from router.replay import Record, ReplayResult, TypeOutcome, replay
 
 BINS = 1001  # confidence floored to 0.001: exact for thresholds on the 0.001 grid
@@ -128,6 +132,37 @@ class Comparison:
                     break
         return chosen
 
+    def certified_floor(self) -> dict[str, Any]:
+        """The honest anchor for a certified rule: per type, the least of
+        N*F(t) + ln(1/delta) / KL(R(t) || target) over the router's candidate thresholds t
+        (Wald's expected verdicts for a bettor who knew the true escape rate R(t) above t;
+        F(t) the share below t), plus the hard-rule drafts, capped at review-all. The oracle
+        escapes at exactly its target; no certified rule can match it."""
+        rows: dict[str, dict[str, Any]] = {}
+        totals = [0, 0, 0, 0, 0]
+        for name, hist in sorted(self.histograms.items()):
+            ct = self.policy.for_type(name)
+            best = (float(hist.total), 0, 0)  # (reviewed, auto-approved, escapes): review all
+            eligible = hist.total - hist.ruled
+            for t in CANDIDATES:
+                if ct is None:
+                    break
+                tail, escapes = hist.outcome(round(t * 1000))
+                rate = escapes / tail if tail else 1.0
+                if not tail or rate >= ct.target_escape_rate:
+                    continue
+                wald = math.log(1 / ct.delta) / _bernoulli_kl(rate, ct.target_escape_rate)
+                checked = min(float(tail), wald)
+                reviewed = hist.ruled + (eligible - tail) + checked
+                if reviewed < best[0]:
+                    auto = tail - checked
+                    best = (reviewed, round(auto), round(escapes * auto / tail))
+            reviewed, auto, escapes = best
+            rows[name] = _type_row(hist.total, round(reviewed), auto, escapes, self.target(name))
+            for i, v in enumerate((hist.total, round(reviewed), auto, escapes, 0)):
+                totals[i] += v
+        return _summary(rows, (totals[0], totals[1], totals[2], totals[3], totals[4]))
+
     def compliant_global(self) -> int:
         """The loosest single threshold that keeps every type within its target in hindsight."""
         oracle = self.oracle()
@@ -143,6 +178,10 @@ class Comparison:
             return True
         auto, escapes = self.histograms[name].outcome(b)
         return not auto or escapes / auto <= target
+
+
+def _bernoulli_kl(p: float, q: float) -> float:
+    return (p * math.log(p / q) if p > 0 else 0.0) + (1 - p) * math.log((1 - p) / (1 - q))
 
 
 def adaptive_summary(result: ReplayResult, comparison: Comparison) -> dict[str, Any]:
@@ -180,6 +219,7 @@ def compare(records: Iterable[Record], policy: Policy, *, delay: int = 200) -> R
         },
         "adaptive": adaptive_summary(result, comparison),
         "oracle-static": comparison.static(comparison.oracle()),
+        "certified-floor": comparison.certified_floor(),
         "static-compliant": comparison.static(comparison.everywhere(comparison.compliant_global())),
     }
     items = sum(h.total for h in comparison.histograms.values())

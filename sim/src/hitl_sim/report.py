@@ -11,8 +11,8 @@ from rich.table import Table
 
 from hitl_sim.compare import Report
 
-POLICY_ORDER = ("review-all", "static-0.85", "static-0.90", "adaptive", "oracle-static",
-                "static-compliant")  # fmt: skip
+POLICY_ORDER = ("review-all", "static-0.85", "static-0.90", "adaptive", "certified-floor",
+                "oracle-static", "static-compliant")  # fmt: skip
 
 
 def document(report: Report, **header: Any) -> dict[str, Any]:
@@ -26,6 +26,15 @@ def document(report: Report, **header: Any) -> dict[str, Any]:
     }
     if base and ours is not None:
         out["adaptive_reviews_saved_vs_static_0.85"] = round(1 - ours / base, 4)
+    floor = policies.get("certified-floor", {}).get("review_rate")
+    oracle = policies.get("oracle-static", {}).get("review_rate")
+    if floor and ours is not None:
+        out["adaptive_to_certified_floor"] = round(ours / floor, 3)
+    if oracle and ours is not None:
+        out["adaptive_to_oracle"] = round(ours / oracle, 3)
+    every = policies.get("review-all", {}).get("review_rate")
+    if every and ours is not None:  # the two figures teams report
+        out["efficiency_vs_review_all"] = round(1 - ours / every, 4)
     return out
 
 
@@ -50,6 +59,11 @@ def print_table(doc: dict[str, Any], console: Console | None = None) -> None:
             "yes" if p["all_within_target"] else "NO",
         )
     console.print(table)
+    if "adaptive_to_certified_floor" in doc:
+        console.print(
+            f"adaptive reviews {doc['adaptive_to_certified_floor']:.2f}x the certified floor "
+            f"({doc.get('adaptive_to_oracle', float('nan')):.2f}x the oracle)"
+        )
     adaptive = doc["policies"].get("adaptive")
     if adaptive:
         per_type = Table(title="adaptive, per content type")

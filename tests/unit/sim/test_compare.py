@@ -94,8 +94,10 @@ def test_the_backtest_writes_every_policy_in_the_routing_shape(tmp_path: Path) -
     assert code == 0
     doc = json.loads(out.read_text())
     assert doc["drafts"] == 6000
-    assert set(doc["policies"]) == {"review-all", "static-0.85", "static-0.90", "adaptive",
-                                    "oracle-static", "static-compliant"}  # fmt: skip
+    assert set(doc["policies"]) == {
+        "review-all", "static-0.85", "static-0.90", "adaptive", "certified-floor",
+        "oracle-static", "static-compliant",
+    }  # fmt: skip
     for summary in doc["policies"].values():
         assert {"review_rate", "escape_rate", "audit_rate", "per_content_type"} <= set(summary)
         for row in summary["per_content_type"].values():
