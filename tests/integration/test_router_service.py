@@ -172,16 +172,7 @@ def test_scored_drafts_are_routed_once_with_reasons(
 def decision_for(routed: RoutedDraft, verdict: str = "approve") -> Any:
     """review-api's decision on a routed draft: its routing snapshot says where the router
     counted it."""
-    snapshot = RoutingSnapshot(
-        confidence=routed.score.confidence,
-        threshold=routed.threshold,
-        threshold_version=routed.threshold_version,
-        reason=routed.reason.kind,
-        audit=routed.audit,
-        audit_q=routed.audit_q,
-        model_version=routed.score.model_version,
-        routed_at=routed.routed_at,
-    )
+    snapshot = RoutingSnapshot.of(routed)
     draft = routed.draft
     return examples.decision(
         decision_id=f"decision-{draft.draft_id}",

@@ -232,6 +232,20 @@ class RoutingSnapshot(Part):
         "nothing.",
     )
 
+    @classmethod
+    def of(cls, routed: RoutedDraft) -> RoutingSnapshot:
+        """What a decision on this routed draft carries back to the router."""
+        return cls(
+            confidence=routed.score.confidence,
+            threshold=routed.threshold,
+            threshold_version=routed.threshold_version,
+            reason=routed.reason.kind,
+            audit=routed.audit,
+            audit_q=routed.audit_q,
+            model_version=routed.score.model_version,
+            routed_at=routed.routed_at,
+        )
+
 
 class Decision(Event):
     """The final human (or SLA fallback) decision on a reviewed draft, on `decisions`."""

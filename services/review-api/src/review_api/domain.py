@@ -267,16 +267,7 @@ def build_decision(
         fallback_applied=fallback_applied,
         draft=draft,
         score=routed.score,
-        routing=RoutingSnapshot(
-            confidence=routed.score.confidence,
-            threshold=routed.threshold,
-            threshold_version=routed.threshold_version,
-            reason=routed.reason.kind,
-            audit=routed.audit,
-            audit_q=routed.audit_q,
-            model_version=routed.score.model_version,
-            routed_at=routed.routed_at,
-        ),
+        routing=RoutingSnapshot.of(routed),
         decided_at=now,
     )
     # Validated against the service's limits (HITL_MAX_TEXT_CHARS), not the defaults.
