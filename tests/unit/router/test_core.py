@@ -315,23 +315,23 @@ def test_a_jump_in_defects_trips_the_drift_detector_and_never_loosens(
     assert loosened == []
 
 
-# (mode, certified, strictest certified, nudge, threshold served) before a drift alarm on
+# (mode, certified, strictest certified, threshold served) before a drift alarm on
 # customer_email (default 0.88) -> (mode, threshold) after it.
 DRIFT_ALARM_CASES = [
-    ("certified", 0.98, 0.98, 0.0, 0.98, "drift_tightened", 0.98),  # the bug: was 0.95
-    ("certified", 0.90, 0.90, 0.0, 0.90, "drift_tightened", 0.95),  # max(default, 0.95)
-    ("certified", 0.90, 0.90, 0.06, 0.96, "drift_tightened", 0.96),  # nudged: keeps the nudge
-    ("certified", 0.90, 0.97, 0.0, 0.90, "drift_tightened", 0.97),  # strictest earlier certificate
-    ("certified", 0.99, 0.99, 0.02, 1.0, "drift_tightened", 1.0),
-    ("default", None, None, 0.0, 0.88, "drift_tightened", 0.95),
-    ("default", None, None, 0.10, 0.98, "drift_tightened", 0.98),
-    ("drift_tightened", None, 0.96, 0.0, 0.97, "drift_tightened", 0.97),  # a second alarm
-    ("review_all", None, None, 0.0, 1.0, "review_all", 1.0),  # was drift_tightened at 0.95
+    ("certified", 0.98, 0.98, 0.98, "drift_tightened", 0.98),  # the bug: was 0.95
+    ("certified", 0.90, 0.90, 0.90, "drift_tightened", 0.95),  # max(default, 0.95)
+    ("certified", 0.90, 0.90, 0.96, "drift_tightened", 0.96),  # served stricter: kept
+    ("certified", 0.90, 0.97, 0.90, "drift_tightened", 0.97),  # strictest earlier certificate
+    ("certified", 0.99, 0.99, 1.0, "drift_tightened", 1.0),
+    ("default", None, None, 0.88, "drift_tightened", 0.95),
+    ("default", None, None, 0.98, "drift_tightened", 0.98),
+    ("drift_tightened", None, 0.96, 0.97, "drift_tightened", 0.97),  # a second alarm
+    ("review_all", None, None, 1.0, "review_all", 1.0),  # was drift_tightened at 0.95
 ]
 
 
 @pytest.mark.parametrize(
-    ("mode", "certified", "strictest", "nudge", "served", "mode_after", "after"),
+    ("mode", "certified", "strictest", "served", "mode_after", "after"),
     DRIFT_ALARM_CASES,
 )
 def test_a_drift_alarm_serves_the_strictest_threshold_it_knows(
@@ -339,14 +339,13 @@ def test_a_drift_alarm_serves_the_strictest_threshold_it_knows(
     mode: str,
     certified: float | None,
     strictest: float | None,
-    nudge: float,
     served: float,
     mode_after: str,
     after: float,
 ) -> None:
     ct = policy.content_types["customer_email"]
     s = state(policy, mode=mode, certified=certified, strictest_certified=strictest,
-              nudge=nudge, threshold=served, drift_floor=0.97 if mode == "drift_tightened"
+              threshold=served, drift_floor=0.97 if mode == "drift_tightened"
               else None, cusum=CONFIG.drift.h)  # fmt: skip
     version = s.version
     # One escape in the uniform audit sample: the CUSUM, already at h, passes it.

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hitl_runtime.edits import edit_distance_within
 from hitl_runtime.policy import AuditPolicy
 from router.audit import audit_probability, sampled, uniform
-from router.drift import DriftSettings, alarm, cusum_step, nudge
+from router.drift import DriftSettings, alarm, cusum_step
 from router.evidence import REVIEW_ALL_BETS, Evidence, bucket_of, routed
 
 
@@ -73,16 +73,6 @@ def test_cusum_fires_soon_after_a_step_change(seed: int) -> None:
             fired_after = i
             break
     assert fired_after is not None and fired_after < 250
-
-
-def test_nudge_rises_on_escapes_and_decays_at_the_target_rate() -> None:
-    settings = DriftSettings(up=0.02, max_nudge=0.05)
-    value = 0.0
-    for _ in range(5):
-        value = nudge(value, True, 0.02, settings)
-    assert value == pytest.approx(0.05)
-    value = nudge(value, False, 0.02, settings)
-    assert value == pytest.approx(0.05 - 0.02 * 0.02 / 0.98)
 
 
 def _levenshtein(a: str, b: str) -> int:

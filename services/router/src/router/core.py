@@ -28,7 +28,7 @@ from hitl_schemas import (
 from hitl_schemas.events import Priority, RouteReasonKind, ThresholdMode
 from router import evidence
 from router.audit import audit_probability, sampled, uniform
-from router.drift import DriftSettings, alarm, cusum_step, nudge
+from router.drift import DriftSettings, alarm, cusum_step
 from router.evidence import FLOOR_BETS, REVIEW_ALL_BETS, Evidence
 
 # Candidate thresholds, strict to loose: the order of the fixed-sequence walk.
@@ -56,7 +56,6 @@ class TypeState:
     mode: ThresholdMode
     certified: float | None = None
     version: int = 0
-    nudge: float = 0.0
     cusum: float = 0.0
     audit_boost_left: int = 0
     since_certification: int = 0
@@ -321,7 +320,6 @@ def learn(
     if uniform_audit:
         # Only the uniform part of the audit sample (u < floor) estimates the escape rate
         # without weights; the extra audits near the threshold are biased towards errors.
-        state.nudge = nudge(state.nudge, error, ct.target_escape_rate, config.drift)
         state.cusum = cusum_step(state.cusum, error, ct.target_escape_rate, config.drift)
         if alarm(state.cusum, config.drift):
             _tighten(state, ct, config, why=ALARM)
@@ -350,7 +348,6 @@ def _tighten(
     Never looser than before: the default threshold is looser than most certificates, so
     falling back to it would loosen the gate exactly when it was found leaking."""
     state.certified = None
-    state.nudge = 0.0
     state.cusum = 0.0
     state.audit_boost_left = config.boost_audits
     state.version += 1
@@ -385,9 +382,7 @@ def _base(state: TypeState, ct: ContentTypePolicy) -> float:
 
 
 def _apply_serving_threshold(state: TypeState, ct: ContentTypePolicy) -> None:
-    serving = (
-        1.0 if state.mode == "review_all" else min(1.0, round(_base(state, ct) + state.nudge, 4))
-    )
+    serving = 1.0 if state.mode == "review_all" else min(1.0, round(_base(state, ct), 4))
     if abs(serving - state.threshold) >= 0.005 or (serving == 1.0) != (state.threshold == 1.0):
         state.threshold = serving
         state.version += 1
