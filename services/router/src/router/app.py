@@ -27,16 +27,16 @@ from confluent_kafka.cimpl import NewTopic
 
 from hitl_runtime.cloudevents import ce_headers, source_of
 from hitl_runtime.kafka import make_admin, topic_names_when_reachable
-from hitl_runtime.metrics import DUPLICATES_DROPPED, content_type_label
+from hitl_runtime.metrics import DUPLICATES_DROPPED, UNVERIFIED_EVENTS, content_type_label
 from hitl_runtime.policy import Policy, load_policy
 from hitl_runtime.serde import EventValidationError, decode, encode
-from hitl_runtime.signing import Signer, signer_for
+from hitl_runtime.signing import Signer, Verifier, signer_for
 from hitl_schemas import Decision, ThresholdState, topic
 from router import metrics
 from router.config import RouterSettings
 from router.core import RouterConfig, TypeState, initial_state, on_decision, on_tally
 from router.stages import RegroupStage, RouteStage, by_type_topic
-from router.tally import TALLY_TYPE, RoutingTally
+from router.tally import TALLY_TYPE, RoutingTally, tally_verifier
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +166,24 @@ def _apply(
     return {"state": state.to_dict(), "offsets": offsets, "recent": recent}, published
 
 
-def decode_by_type(event: Any, settings: RouterSettings) -> Decision | RoutingTally | None:
-    """A by-type record: a tally from the route stage (its ce_type says so) or a decision the
+def decode_by_type(
+    event: Any, settings: RouterSettings, tallies: Verifier
+) -> Decision | RoutingTally | None:
+    """A by-type record: a tally a router signed (its ce_type says it is one) or a decision the
     regroup stage verified; None for anything else (neither stage writes it)."""
-    headers = event.headers or {}
+    headers = dict(event.headers or {})
     kind = headers.get("ce_type", b"")
     try:
         if kind == TALLY_TYPE.encode():
+            reason = tallies.check(event.key, event.value, list(headers.items()))
+            if reason is not None:
+                UNVERIFIED_EVENTS.labels(settings.service_name, tallies.topic, reason).inc()
+                log.warning(
+                    "a routing tally no router signed was dropped",
+                    extra={"fields": {"reason": reason, "partition": event.message.partition,
+                                      "offset": event.message.offset}},
+                )  # fmt: skip
+                return None
             return RoutingTally.model_validate_json(event.value)
         return decode(Decision, event.value, settings.limits)
     except (EventValidationError, ValueError):
@@ -238,11 +249,12 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
     )
 
     signer = signer_for(settings)  # replicas and review-api drop thresholds not signed so
+    tally_checks = tally_verifier(settings, by_type_topic(settings))
 
     @app.agent(by_type)
     async def learn(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            record = decode_by_type(event, settings)
+            record = decode_by_type(event, settings, tally_checks)
             if record is None:
                 continue
             key = record.content_type.encode()

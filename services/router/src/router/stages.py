@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -27,7 +28,7 @@ from hitl_runtime.kafka import EventPublisher, make_consumer, make_producer, mak
 from hitl_runtime.metrics import END_TO_END_SECONDS, content_type_label
 from hitl_runtime.policy import Policy
 from hitl_runtime.serde import EventValidationError, decode
-from hitl_runtime.signing import Verifier, verifier_for
+from hitl_runtime.signing import Verifier, signer_for, verifier_for
 from hitl_runtime.thresholds import LatestThresholds
 from hitl_runtime.txn import TransactionalLoop
 from hitl_schemas import Decision, ErrorInfo, ScoredDraft, topic
@@ -125,6 +126,7 @@ class RouteStage:
         self.tallies = Tallies()
         self.by_type = by_type_topic(settings)
         self.source = source_of(settings.service_name).encode()
+        self.signer = signer_for(settings)
         window = settings.dedupe_window
         self._seed_deadline = 0.0
         self.seen = SeenDrafts(window) if window else None
@@ -204,12 +206,15 @@ class RouteStage:
         # In the batch's transaction: committed before any of its drafts can be reviewed, so
         # each tally reaches the learner before the decisions on its drafts (router.tally).
         for tally in self.tallies.drain():
-            self.publisher.producer.produce(
-                self.by_type,
-                key=tally.content_type.encode(),
-                value=tally.model_dump_json().encode(),
-                headers=[("ce_type", TALLY_TYPE.encode()), ("ce_source", self.source)],
-            )
+            key, value = tally.content_type.encode(), tally.model_dump_json().encode()
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("ce_type", TALLY_TYPE.encode()),
+                ("ce_id", uuid.uuid4().hex.encode()),
+                ("ce_source", self.source),
+            ]
+            if self.signer is not None:
+                headers = self.signer.sign(self.by_type, key, value, headers)
+            self.publisher.producer.produce(self.by_type, key=key, value=value, headers=headers)
 
     def _route(self, records: Sequence[Message]) -> None:
         if self.seen is not None:

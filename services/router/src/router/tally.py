@@ -9,6 +9,10 @@ decision: the learner counts a draft as pending before its verdict can arrive.
 
 A tally is a few hundred bytes whatever the batch: counts per score bucket, and the q of each
 audit in it (an audit's pessimistic weight is 1/q), for one slice of routing time.
+
+A tally moves the certificate as much as the verdicts do (a forged count of clean auto-approved
+drafts would raise every e-value), so it is signed with the router's own key, the one its
+thresholds carry, and the learner drops one that no router key signed (`tally_verifier`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hitl_runtime.signing import Verifier, verifier_for
 from hitl_schemas.common import ContentType, Probability
+from router.config import RouterSettings
 from router.evidence import BUCKETS, FLOOR_BETS, REVIEW_ALL_BETS, bucket_of
 
 # The record's CloudEvents type on the by-type topic, next to the decisions it precedes.
@@ -91,3 +97,10 @@ class Tallies:
         ]
         self._open.clear()
         return out
+
+
+def tally_verifier(settings: RouterSettings, topic: str) -> Verifier:
+    """Checks tallies on the by-type `topic` against the keys trusted for the router's
+    thresholds (every replica's, this one's included)."""
+    thresholds = verifier_for(settings, "router-thresholds")
+    return Verifier(topic, thresholds.keys, enforce=thresholds.enforce, service=thresholds.service)
