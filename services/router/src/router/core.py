@@ -435,7 +435,7 @@ def certify(
     state.bound = ct.target_escape_rate if evidence.certified_at(state.evidence, serving) else None
 
 
-HORIZON = 10  # a type is assumed to run at least this many times as long as it has so far
+HORIZON = 2  # drafts still to come, in multiples of those seen: the type runs on twice as long
 
 
 def _keep_exploring(state: TypeState, result: evidence.Walk, ct: ContentTypePolicy) -> bool:
