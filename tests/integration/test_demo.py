@@ -36,8 +36,6 @@ def test_the_demo_runs_the_whole_loop(
     summary = demo.run(args, Console(file=screen, width=160))
     assert summary.decided >= 40, screen.getvalue()[-3000:]
     assert summary.routed > 0
-    # Cold start: every type reviews all until it certifies, which takes 215 clean verdicts for
-    # a 2 % target (118+ for chat_reply's 3 %): 40 decisions cannot auto-approve anything.
-    assert summary.auto_approved == 0
+    assert summary.auto_approved > 0  # the demo starts each type on its default threshold
     assert summary.bot_errors == 0
     assert "oversight per content type" in screen.getvalue()

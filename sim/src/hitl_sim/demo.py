@@ -90,6 +90,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--audit-floor", type=float, default=0.10,
                    help="audit floor for the demo run (default 0.10, so thresholds certify in "
                    "minutes, not hours); 0 runs the policy file as it is")  # fmt: skip
+    p.add_argument("--cold-start", choices=("default_threshold", "review_all"),
+                   default="default_threshold",
+                   help="every type's cold start for the demo run (default default_threshold: "
+                   "the bots review ~12 drafts/s, fewer than the demo publishes, so reviewing "
+                   "all would only grow the queue); review_all: as the policy ships")  # fmt: skip
     p.add_argument("--stop-after-decisions", type=int, default=0,
                    help="stop once the bots have decided this many items (0: never)")  # fmt: skip
     return p.parse_args(argv)
@@ -122,7 +127,8 @@ def run(args: argparse.Namespace, console: Console) -> Summary:
             supervisor, run_id=run_id, bootstrap=bootstrap,
             database_url=f"sqlite+aiosqlite:///{state / 'review.db'}",
             scenario_file=args.scenario, policy_file=args.policy, audit_floor=args.audit_floor,
-            port=args.port, reviewers=args.reviewers, time_scale=args.time_scale,
+            cold_start=args.cold_start, port=args.port, reviewers=args.reviewers,
+            time_scale=args.time_scale,
         )  # fmt: skip
         tally = Tally()
         threads = [

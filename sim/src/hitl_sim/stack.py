@@ -150,15 +150,19 @@ def make_bots(
     return bots
 
 
-def demo_policy(source: Path, floor: float, state: Path) -> Path:
+def demo_policy(source: Path, floor: float, state: Path, cold_start: str | None = None) -> Path:
     """The policy file with a higher audit floor for every type: certification needs uniform
     audits above each candidate threshold, and at a demo's few drafts per second the default
-    2 % floor takes an hour to gather them. Targets, thresholds and rules are unchanged."""
-    if floor <= 0:
+    2 % floor takes an hour to gather them. `cold_start`, when given, is set for every type
+    (high-risk types review all whatever it says). Targets, thresholds and rules are unchanged."""
+    if floor <= 0 and cold_start is None:
         return source
     raw = yaml.safe_load(source.read_text())
     for ct in raw.get("content_types", {}).values():
-        ct.setdefault("audit", {})["floor"] = max(floor, ct.get("audit", {}).get("floor", 0))
+        if floor > 0:
+            ct.setdefault("audit", {})["floor"] = max(floor, ct.get("audit", {}).get("floor", 0))
+        if cold_start is not None:
+            ct["cold_start"] = cold_start
     path = state / "policy.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -212,6 +216,7 @@ def start_stack(
     scenario_file: Path,
     policy_file: Path,
     audit_floor: float = 0.10,
+    cold_start: str | None = None,
     port: int | None = None,
     reviewers: int | None = None,
     time_scale: float = 0.01,
@@ -219,7 +224,7 @@ def start_stack(
 ) -> Stack:
     """Everything running; the caller stops it with `supervisor.stop_all()`."""
     state = supervisor.logs
-    policy_file = demo_policy(policy_file, audit_floor, state)
+    policy_file = demo_policy(policy_file, audit_floor, state, cold_start)
     policy, scenario = load_policy(policy_file), load_scenario(scenario_file)
     scenario.check_against(policy)
     settings = ServiceSettings(kafka_bootstrap=bootstrap, topic_prefix=f"{run_id}.")
