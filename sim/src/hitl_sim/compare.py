@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hitl_runtime.policy import Policy
+from router.confseq import bernoulli_kl
 from router.core import CANDIDATES, RouterConfig
 from router.replay import Record, ReplayResult, TypeOutcome, replay
 
@@ -151,7 +152,7 @@ class Comparison:
                 rate = escapes / tail if tail else 1.0
                 if not tail or rate >= ct.target_escape_rate:
                     continue
-                wald = math.log(1 / ct.delta) / _bernoulli_kl(rate, ct.target_escape_rate)
+                wald = math.log(1 / ct.delta) / bernoulli_kl(rate, ct.target_escape_rate)
                 checked = min(float(tail), wald)
                 reviewed = hist.ruled + (eligible - tail) + checked
                 if reviewed < best[0]:
@@ -178,10 +179,6 @@ class Comparison:
             return True
         auto, escapes = self.histograms[name].outcome(b)
         return not auto or escapes / auto <= target
-
-
-def _bernoulli_kl(p: float, q: float) -> float:
-    return (p * math.log(p / q) if p > 0 else 0.0) + (1 - p) * math.log((1 - p) / (1 - q))
 
 
 def adaptive_summary(result: ReplayResult, comparison: Comparison) -> dict[str, Any]:

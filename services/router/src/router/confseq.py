@@ -192,6 +192,13 @@ def clean_drafts_to_certify(target: float, delta: float, q_min: float = 1.0) -> 
     return high
 
 
+def bernoulli_kl(p: float, q: float) -> float:
+    """KL(Bernoulli(p) || Bernoulli(q)) in nats: the evidence per draft that a bettor who knew
+    the rate p gathers against "the rate is q" (Wald's expected sample size is ln(1/delta) over
+    it)."""
+    return (p * math.log(p / q) if p > 0 else 0.0) + (1 - p) * math.log((1 - p) / (1 - q))
+
+
 def to_dict(state: EscapeCertificate) -> dict[str, Any]:
     """A plain, JSON-ready dict."""
     return {

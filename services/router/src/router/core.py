@@ -28,6 +28,7 @@ from hitl_schemas import (
 from hitl_schemas.events import Priority, RouteReasonKind, ThresholdMode
 from router import evidence
 from router.audit import audit_probability, sampled, uniform
+from router.confseq import bernoulli_kl
 from router.drift import DriftSettings, alarm, cusum_step
 from router.evidence import FLOOR_BETS, REVIEW_ALL_BETS, Evidence
 
@@ -447,7 +448,7 @@ def _keep_exploring(state: TypeState, result: evidence.Walk, ct: ContentTypePoli
     if result.threshold == CANDIDATES[-1]:
         return False
     labelled = state.evidence.total("labelled")
-    if _exploring(state, result, ct):
+    if _exploring(state, result.threshold, result.log_e, ct):
         state.explore_misses = -1
         return True
     if state.explore_misses < 0:
@@ -455,35 +456,30 @@ def _keep_exploring(state: TypeState, result: evidence.Walk, ct: ContentTypePoli
     return labelled - state.explore_misses < evidence.needed(ct.target_escape_rate, ct.delta)
 
 
-def _exploring(state: TypeState, result: evidence.Walk, ct: ContentTypePolicy) -> bool:
-    """Go on reviewing all although `result.threshold` is certified? Each review-all verdict
-    has q = 1, the fastest evidence there is; once the type auto-approves, a looser threshold
-    learns only from audits at the floor rate, ~1/floor times slower. So review-all goes on
-    while some looser candidate looks certifiable (it and every candidate between have estimated
-    escapes under the target) and the reviews it would save over the horizon (HORIZON x
-    the drafts seen) exceed the extra reviews of exploring until they all cross, at the rates
-    their estimates predict. Whether to explore never changes what is certified, only what is
-    served meanwhile."""
-    if state.mode != "review_all" or result.threshold is None:
-        return False
+def _exploring(
+    state: TypeState, frontier: float, log_e: tuple[float, ...], ct: ContentTypePolicy
+) -> bool:
+    """Go on reviewing all although `frontier` is certified (`log_e`: the walk's e-values)?
+    Each review-all verdict has q = 1, the fastest evidence there is; once the type
+    auto-approves, a looser threshold learns only from audits at the floor rate, ~1/floor
+    times slower. So review-all goes on while some looser candidate looks certifiable (it and
+    every candidate between have estimated escapes under the target) and the reviews it would
+    save over the horizon (HORIZON x the drafts seen) exceed the extra reviews of exploring
+    until they all cross, at the rates their estimates predict. Whether to explore never
+    changes what is certified, only what is served meanwhile."""
     ev, target = state.evidence, ct.target_escape_rate
     drafts = ev.total("drafts")
-    served = ev.tail_drafts(result.threshold) / drafts  # auto-approved once exploring ends
+    served = ev.tail_drafts(frontier) / drafts  # auto-approved once exploring ends
     explore = 0.0  # drafts until every candidate up to this one crosses
-    for k in range(CANDIDATES.index(result.threshold) + 1, len(CANDIDATES)):
+    for k in range(CANDIDATES.index(frontier) + 1, len(CANDIDATES)):
         estimate, tail = ev.estimate(CANDIDATES[k]), ev.tail_drafts(CANDIDATES[k])
         if estimate is None or estimate >= target:
             return False
-        to_go = max(0.0, math.log(1.0 / ct.delta) + evidence.MIXTURE_COST - result.log_e[k])
-        explore = max(explore, to_go / _bernoulli_kl(estimate, target) * drafts / tail)
+        to_go = max(0.0, math.log(1.0 / ct.delta) + evidence.MIXTURE_COST - log_e[k])
+        explore = max(explore, to_go / bernoulli_kl(estimate, target) * drafts / tail)
         if explore * served < (tail / drafts - served) * (HORIZON * drafts - explore):
             return True
     return False
-
-
-def _bernoulli_kl(p: float, q: float) -> float:
-    """KL(Bernoulli(p) || Bernoulli(q)) in nats, p < q: the evidence per draft at rate p."""
-    return (p * math.log(p / q) if p > 0 else 0.0) + (1 - p) * math.log((1 - p) / (1 - q))
 
 
 def threshold_event(state: TypeState, ct: ContentTypePolicy, now: datetime) -> ThresholdState:

@@ -336,7 +336,3 @@ def log_e_now(ev: Evidence, threshold: float) -> float:
 
 def certified_at(ev: Evidence, threshold: float) -> bool:
     return bool(ev.crossed[bucket_of(threshold)])
-
-
-def slices_waiting(ev: Evidence) -> int:
-    return len(ev.slices)
