@@ -183,6 +183,9 @@ class RouteReason(Part):
     detail: ShortText = ""
 
 
+AuditPhase = Literal["explore", "monitor"]
+
+
 class RoutedDraft(Event):
     """Written by the router to `auto-approved` or `needs-review`."""
 
@@ -196,6 +199,12 @@ class RoutedDraft(Event):
     audit_q: Probability = Field(
         description="Probability with which this item was sampled for audit (1 when not audited "
         "but reviewed; used as the inverse-probability weight of its verdict)."
+    )
+    audit_phase: AuditPhase = Field(
+        default="explore",
+        description="The type's audit design when this draft was routed: 'explore' (audits at "
+        "the policy's floor and near the threshold) or 'monitor' (a lighter uniform rate). It "
+        "fixes the bets its verdict is counted with in the router's certificate.",
     )
     tier: Tier
     priority: Priority
@@ -224,6 +233,7 @@ class RoutingSnapshot(Part):
     reason: RouteReasonKind
     audit: bool
     audit_q: Probability
+    audit_phase: AuditPhase = "explore"
     model_version: ShortText
     routed_at: AwareDatetime | None = Field(
         default=None,
@@ -242,6 +252,7 @@ class RoutingSnapshot(Part):
             reason=routed.reason.kind,
             audit=routed.audit,
             audit_q=routed.audit_q,
+            audit_phase=routed.audit_phase,
             model_version=routed.score.model_version,
             routed_at=routed.routed_at,
         )
@@ -309,7 +320,7 @@ class FeedbackExample(Event):
 
 
 class Evidence(Part):
-    """Decayed, inverse-probability-weighted review evidence behind a threshold."""
+    """The human verdicts behind a threshold, since its certificate's start."""
 
     items: Annotated[float, Field(ge=0.0)]
     errors: Annotated[float, Field(ge=0.0)]
@@ -334,6 +345,11 @@ class ThresholdState(Event):
     evidence: Evidence
     audit_boost: bool = Field(
         default=False, description="Audits are drawn at a raised rate (after a drift alarm)."
+    )
+    audit_phase: AuditPhase = Field(
+        default="explore",
+        description="'monitor' once no looser threshold is worth exploring: audits at the "
+        "policy's lighter uniform monitor rate instead of its floor and near-threshold ramp.",
     )
     reason: ShortText
     updated_at: AwareDatetime

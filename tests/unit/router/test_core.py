@@ -70,7 +70,8 @@ def routed_then_learnt(
     decision tell the learner, in that order."""
     ct = policy.content_types[s.content_type]
     version = s.version
-    draft = {"confidence": confidence, "q": q, "reason": reason, "version": version, "at": at}
+    draft = {"confidence": confidence, "q": q, "reason": reason, "version": version, "at": at,
+             "phase": s.audit_phase}  # fmt: skip
     assert note_routed(s, reviewed=True, **draft)
     learnt = learn(s, **draft, error=error, ct=ct, config=config, now=at,
                    uniform_audit=uniform_audit)  # fmt: skip
@@ -195,7 +196,8 @@ def test_an_error_is_a_reject_or_an_edit_beyond_the_trivial_bound(
     event = decision(verdict, final)
     snap = event.routing
     note_routed(s, confidence=snap.confidence, q=snap.audit_q, reason=snap.reason, reviewed=True,
-                version=snap.threshold_version, at=slice_at(snap.routed_at, ct))  # fmt: skip
+                phase=snap.audit_phase, version=snap.threshold_version,
+                at=slice_at(snap.routed_at, ct))  # fmt: skip
     s, _ = on_decision(s, event, ct, CONFIG, NOW)
     assert s.evidence.total("labelled") == 1
     assert s.evidence.total("errors") == (1 if error else 0)
@@ -291,8 +293,9 @@ def test_a_jump_in_defects_trips_the_drift_detector_and_never_loosens(
         choice = core.choose(record.draft_id, record.confidence, None, s, ct, config)
         at = slice_at(float(index), ct)
         reviewed = choice.route == "needs_review"
+        phase = s.audit_phase
         core.note_routed(s, confidence=record.confidence, q=choice.q, reason=choice.reason,
-                         reviewed=reviewed, version=s.version, at=at)  # fmt: skip
+                         phase=phase, reviewed=reviewed, version=s.version, at=at)  # fmt: skip
         if choice.route == "needs_review":
             before, seen = s.threshold, len(alarms)
             core.learn(
@@ -300,6 +303,7 @@ def test_a_jump_in_defects_trips_the_drift_detector_and_never_loosens(
                 confidence=record.confidence,
                 q=choice.q,
                 reason=choice.reason,
+                phase=phase,
                 version=s.version,
                 at=at,
                 error=record.defect,
@@ -307,7 +311,7 @@ def test_a_jump_in_defects_trips_the_drift_detector_and_never_loosens(
                 config=config,
                 now=at,
                 uniform_audit=choice.reason == "audit"
-                and core.in_uniform_sample(record.draft_id, ct, config),
+                and core.in_uniform_sample(record.draft_id, ct, config, phase),
             )
             if len(alarms) > seen and s.threshold < before:
                 loosened.append((record.content_type, before, s.threshold))

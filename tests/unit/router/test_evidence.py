@@ -25,12 +25,12 @@ from router.evidence import (
 )
 from router.tally import Tallies
 
-TARGET, DELTA, FLOOR = 0.02, 0.05, 0.02
+TARGET, DELTA, FLOOR, MONITOR = 0.02, 0.05, 0.02, 0.005
 CANDIDATES = (0.99, 0.98, 0.97, 0.96, 0.95, 0.90)
 
 
 def fresh() -> Evidence:
-    return Evidence(target=TARGET, floor=FLOOR)
+    return Evidence(target=TARGET, floor=FLOOR, monitor=MONITOR)
 
 
 # (q, bets, outcome): outcome None = auto-approved unseen, True/False = a verdict that came.
@@ -171,11 +171,11 @@ def test_evidence_survives_json_and_refuses_a_malformed_value() -> None:
 
 def test_tallies_group_a_batch_by_type_version_and_bet_class() -> None:
     tallies = Tallies()
-    tallies.add("a", 3, 7, score=0.97, q=0.05, review_all=False, reviewed=False)
-    tallies.add("a", 3, 7, score=0.971, q=0.05, review_all=False, reviewed=True)
-    tallies.add("a", 3, 7, score=0.5, q=1.0, review_all=False, reviewed=True)
-    tallies.add("a", 4, 7, score=0.97, q=1.0, review_all=True, reviewed=True)
-    tallies.add("a", 4, 8, score=0.97, q=1.0, review_all=True, reviewed=True)
+    tallies.add("a", 3, 7, score=0.97, q=0.05, review_all=False, phase="explore", reviewed=False)
+    tallies.add("a", 3, 7, score=0.971, q=0.05, review_all=False, phase="explore", reviewed=True)
+    tallies.add("a", 3, 7, score=0.5, q=1.0, review_all=False, phase="explore", reviewed=True)
+    tallies.add("a", 4, 7, score=0.97, q=1.0, review_all=True, phase="explore", reviewed=True)
+    tallies.add("a", 4, 8, score=0.97, q=1.0, review_all=True, phase="explore", reviewed=True)
     out = {(t.content_type, t.threshold_version, t.slice, t.review_all): t
            for t in tallies.drain()}  # fmt: skip
     assert set(out) == {("a", 3, 7, False), ("a", 4, 7, True), ("a", 4, 8, True)}

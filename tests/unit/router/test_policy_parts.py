@@ -41,7 +41,7 @@ def test_audit_probability_is_highest_at_the_threshold_and_never_below_the_floor
 
 
 def test_evidence_tails_sum_the_buckets_at_and_above_a_threshold() -> None:
-    ev = Evidence(target=0.02, floor=0.02)
+    ev = Evidence(target=0.02, floor=0.02, monitor=0.005)
     for score in (0.955, 0.97, 0.99, 0.5):
         routed(ev, at=0, score=score, q=1.0, bets=REVIEW_ALL_BETS, reviewed=False)
     assert (ev.tail_drafts(0.95), ev.tail_drafts(0.97), ev.tail_drafts(0.5)) == (3, 2, 4)

@@ -34,11 +34,27 @@ class HardRule(_Strict):
 
 
 class AuditPolicy(_Strict):
-    """Share of would-be-auto-approved items sent to review as audits."""
+    """Share of would-be-auto-approved items sent to review as audits.
+
+    Two phases once a threshold is certified. *Explore* (and before any certificate): q =
+    `floor` + `near_threshold` ramped down over `near_width` above the threshold, while a looser
+    threshold is worth certifying. *Monitor*, once none is: a uniform `monitor` rate, enough for
+    the drift alarm (a 6x rise in errors is caught after a median ~82 uniform audits, so after
+    ~82 / monitor auto-approved drafts) and the breach check."""
 
     floor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.02
     near_threshold: Fraction = 0.10
     near_width: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    monitor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.005
+
+    @model_validator(mode="after")
+    def _monitor_at_most_floor(self) -> AuditPolicy:
+        if self.monitor > self.floor:
+            raise ValueError(
+                f"monitor ({self.monitor}) must not exceed floor ({self.floor}): the monitor "
+                "rate is the lighter sampling once no looser threshold is worth exploring"
+            )
+        return self
 
 
 class FormPolicy(_Strict):

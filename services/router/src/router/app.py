@@ -138,7 +138,7 @@ def apply_tally(
     cells = [(c.bucket, c.auto, c.reviewed, c.audit_q) for c in tally.cells]
     return _apply(
         stored, tally.content_type, partition, offset, policy,
-        lambda state: on_tally(state, cells, review_all=tally.review_all,
+        lambda state: on_tally(state, cells, review_all=tally.review_all, phase=tally.audit_phase,
                                version=tally.threshold_version, at=tally.slice, ct=ct,
                                config=config, now=now),
     )  # fmt: skip

@@ -192,6 +192,17 @@ def clean_drafts_to_certify(target: float, delta: float, q_min: float = 1.0) -> 
     return high
 
 
+def expected_growth(target: float, q_min: float, rate: float, q: float) -> float:
+    """What one draft adds in expectation to the log capital of the best of the J bets (sized
+    for q_min), when it is an error with probability `rate` and a human sees it with
+    probability q >= q_min: the pace of the test, for planning how long certifying will take."""
+    seen_error = rate * q  # x = 1/q; otherwise x = 0
+    growth = seen_error * log_growth(target, q_min, 1.0 / q) + (1.0 - seen_error) * log_growth(
+        target, q_min, 0.0
+    )
+    return float(growth.max())
+
+
 def bernoulli_kl(p: float, q: float) -> float:
     """KL(Bernoulli(p) || Bernoulli(q)) in nats: the evidence per draft that a bettor who knew
     the rate p gathers against "the rate is q" (Wald's expected sample size is ln(1/delta) over

@@ -6,11 +6,12 @@ replay both call these, so what is backtested is what runs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, Literal
+
+import numpy as np
 
 from hitl_runtime import edits
 from hitl_runtime.policy import ContentTypePolicy, Policy, Sla
@@ -25,12 +26,12 @@ from hitl_schemas import (
 from hitl_schemas import (
     Evidence as EvidenceSummary,
 )
-from hitl_schemas.events import Priority, RouteReasonKind, ThresholdMode
+from hitl_schemas.events import AuditPhase, Priority, RouteReasonKind, ThresholdMode
 from router import evidence
-from router.audit import audit_probability, sampled, uniform
-from router.confseq import bernoulli_kl
+from router.audit import audit_probability, sampled, uniform, uniform_rate
+from router.confseq import expected_growth
 from router.drift import DriftSettings, alarm, cusum_step
-from router.evidence import FLOOR_BETS, REVIEW_ALL_BETS, Evidence
+from router.evidence import FLOOR_BETS, MONITOR_BETS, REVIEW_ALL_BETS, Evidence
 
 # Candidate thresholds, strict to loose: the order of the fixed-sequence walk.
 CANDIDATES = tuple(round(i / 100, 2) for i in range(99, 49, -1))
@@ -70,10 +71,17 @@ class TypeState:
     # Verdicts labelled when exploring (reviewing all past a certificate) was first found not
     # worth it, -1 while it is: a single noisy estimate must not end it for good.
     explore_misses: int = -1
+    # Audits at the floor and near the threshold ("explore") while a looser threshold is worth
+    # certifying, at the light uniform monitor rate once none is; `monitor_misses` is
+    # `explore_misses` for that choice.
+    audit_phase: AuditPhase = "explore"
+    monitor_misses: int = -1
     # Verdicts with no routed draft of their kind waiting (never routed by this router, or
     # learnt twice): refused by the certificate, counted here and in a metric.
     unmatched_verdicts: int = 0
-    evidence: Evidence = field(default_factory=lambda: Evidence(target=0.02, floor=0.02))
+    evidence: Evidence = field(
+        default_factory=lambda: Evidence(target=0.02, floor=0.02, monitor=0.005)
+    )  # replaced by `initial_state` and `from_dict`
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "evidence"}
@@ -82,13 +90,13 @@ class TypeState:
     @classmethod
     def from_dict(cls, data: dict[str, Any], ct: ContentTypePolicy) -> TypeState:
         """Read a stored state back. A state stored before the anytime-valid certificate (its
-        decayed `ledger`), or with evidence for another target or audit floor than the policy's
+        decayed `ledger`), or with evidence for another target or audit rates than the policy's
         now, starts again as a new type would: that evidence tests another hypothesis."""
         known = {f for f in cls.__dataclass_fields__ if f != "evidence"}
         state = cls(**{k: v for k, v in data.items() if k in known})
         stored = data.get("evidence")
         ev = Evidence.from_dict(stored) if isinstance(stored, dict) else None
-        if ev is None or (ev.target, ev.floor) != (ct.target_escape_rate, ct.audit.floor):
+        if ev is None or (ev.target, ev.floor, ev.monitor) != _design(ct):
             fresh = initial_state(state.content_type, ct)
             fresh.version = state.version + 1
             fresh.evidence.since_version = fresh.version
@@ -98,8 +106,14 @@ class TypeState:
         return state
 
 
+def _design(ct: ContentTypePolicy) -> tuple[float, float, float]:
+    """What a certificate's evidence is for: the target and the audit rates its bets assume."""
+    return ct.target_escape_rate, ct.audit.floor, ct.audit.monitor
+
+
 def new_evidence(ct: ContentTypePolicy, since_version: int = 0) -> Evidence:
-    return Evidence(target=ct.target_escape_rate, floor=ct.audit.floor, since_version=since_version)
+    target, floor, monitor = _design(ct)
+    return Evidence(target=target, floor=floor, monitor=monitor, since_version=since_version)
 
 
 def initial_state(content_type: str, ct: ContentTypePolicy) -> TypeState:
@@ -175,7 +189,7 @@ def choose(
     if confidence < state.threshold:
         return Choice("needs_review", "low_confidence", 1.0)
     boost = config.audit_boost if state.audit_boost_left > 0 else 1.0
-    q = audit_probability(confidence, state.threshold, ct.audit, boost)
+    q = audit_probability(confidence, state.threshold, ct.audit, boost, state.audit_phase)
     if sampled(draft_id, q, config.audit_seed):
         return Choice("needs_review", "audit", q, priority="low")
     return Choice("auto_approved", "above_threshold", q)
@@ -225,6 +239,7 @@ def route(
         threshold_version=version,
         audit=choice.reason == "audit",
         audit_q=choice.q,
+        audit_phase="explore" if state is None else state.audit_phase,
         tier=tier,
         priority=priority,
         due_at=now + sla.for_priority(priority),
@@ -235,9 +250,12 @@ def route(
 # --- Learning ----------------------------------------------------------------------------------
 
 
-def in_uniform_sample(draft_id: str, ct: ContentTypePolicy, config: RouterConfig) -> bool:
-    """Was this audit drawn by the floor rate alone (u < floor), whatever its score?"""
-    return uniform(draft_id, config.audit_seed) < ct.audit.floor
+def in_uniform_sample(
+    draft_id: str, ct: ContentTypePolicy, config: RouterConfig, phase: AuditPhase
+) -> bool:
+    """Was this audit drawn by the uniform rate alone (u < floor, or the monitor rate),
+    whatever its score?"""
+    return uniform(draft_id, config.audit_seed) < uniform_rate(ct.audit, phase)
 
 
 def is_error(decision: Decision, ct: ContentTypePolicy) -> bool:
@@ -254,9 +272,11 @@ NOT_EVIDENCE: frozenset[RouteReasonKind] = frozenset(
 )
 
 
-def bet_class(reason: RouteReasonKind) -> int:
-    """The bets a draft is counted with, fixed by the mode it was routed in."""
-    return REVIEW_ALL_BETS if reason == "review_all" else FLOOR_BETS
+def bet_class(reason: RouteReasonKind, phase: AuditPhase) -> int:
+    """The bets a draft is counted with, fixed by the mode and audit phase it was routed in."""
+    if reason == "review_all":
+        return REVIEW_ALL_BETS
+    return MONITOR_BETS if phase == "monitor" else FLOOR_BETS
 
 
 def note_routed(
@@ -265,6 +285,7 @@ def note_routed(
     confidence: float,
     q: float,
     reason: RouteReasonKind,
+    phase: AuditPhase,
     reviewed: bool,
     version: int,
     at: int,
@@ -275,8 +296,9 @@ def note_routed(
     certificate, or their slice was fed already."""
     if reason in NOT_EVIDENCE or not state.evidence.counts_version(version):
         return False
-    return evidence.routed(state.evidence, at=at, score=confidence, q=q, bets=bet_class(reason),
-                           reviewed=reviewed, drafts=drafts)  # fmt: skip
+    return evidence.routed(state.evidence, at=at, score=confidence, q=q,
+                           bets=bet_class(reason, phase), reviewed=reviewed,
+                           drafts=drafts)  # fmt: skip
 
 
 def slice_at(when: datetime | float, ct: ContentTypePolicy) -> int:
@@ -297,6 +319,7 @@ def learn(
     confidence: float,
     q: float,
     reason: RouteReasonKind,
+    phase: AuditPhase,
     version: int,
     at: int | None,
     error: bool,
@@ -313,13 +336,13 @@ def learn(
         at is not None
         and state.evidence.counts_version(version)
         and evidence.verdict(state.evidence, at=at, score=confidence, q=q,
-                             bets=bet_class(reason), audit=audit, error=error)
+                             bets=bet_class(reason, phase), audit=audit, error=error)
     )  # fmt: skip
     state.since_certification += 1
     if not counted and state.evidence.counts_version(version):
         state.unmatched_verdicts += 1
     if uniform_audit:
-        # Only the uniform part of the audit sample (u < floor) estimates the escape rate
+        # Only the uniform part of the audit sample (u < its rate) estimates the escape rate
         # without weights; the extra audits near the threshold are biased towards errors.
         state.cusum = cusum_step(state.cusum, error, ct.target_escape_rate, config.drift)
         if alarm(state.cusum, config.drift):
@@ -351,6 +374,7 @@ def _tighten(
     state.certified = None
     state.cusum = 0.0
     state.audit_boost_left = config.boost_audits
+    state.audit_phase, state.monitor_misses = "explore", -1
     state.version += 1
     state.evidence = new_evidence(ct, since_version=state.version)
     if review_all or state.mode == "review_all":
@@ -429,6 +453,7 @@ def certify(
             state.version += 1
             state.evidence = new_evidence(ct, since_version=state.version)
     _apply_serving_threshold(state, ct)
+    _choose_audit_phase(state, result, ct)
     serving = min(state.threshold, 0.99)
     state.estimate = state.evidence.estimate(serving)
     # Anytime-valid: once the serving threshold is certified, its escape rate is under the
@@ -440,44 +465,87 @@ HORIZON = 2  # drafts still to come, in multiples of those seen: the type runs o
 
 
 def _keep_exploring(state: TypeState, result: evidence.Walk, ct: ContentTypePolicy) -> bool:
-    """Exploring ends when there is no looser candidate, or once `_exploring` has said no for a
-    first certificate's worth of verdicts (`evidence.needed`) in a row: one noisy estimate must
-    not end it for good."""
+    """Go on reviewing all although `result.threshold` is certified? Each review-all verdict has
+    q = 1, the fastest evidence there is; once the type auto-approves, a looser threshold
+    learns only from audits, ~1/floor times slower. So review-all goes on while learning a
+    looser candidate that way pays (`_pays`, every draft the frontier would auto-approve
+    reviewed meanwhile), and ends when there is none, or once it has not paid for a first
+    certificate's worth of verdicts in a row. Whether to explore never changes what is
+    certified, only what is served meanwhile."""
     if state.mode != "review_all" or result.threshold is None:
         return False
     if result.threshold == CANDIDATES[-1]:
         return False
-    labelled = state.evidence.total("labelled")
-    if _exploring(state, result.threshold, result.log_e, ct):
-        state.explore_misses = -1
-        return True
-    if state.explore_misses < 0:
-        state.explore_misses = labelled
-    return labelled - state.explore_misses < evidence.needed(ct.target_escape_rate, ct.delta)
+    ev = state.evidence
+    pays = _pays(ev, result, ct, cost=1.0, q_min=1.0, q=1.0)
+    go_on, state.explore_misses = _hold(state.explore_misses, pays, ev, ct)
+    return go_on
 
 
-def _exploring(
-    state: TypeState, frontier: float, log_e: tuple[float, ...], ct: ContentTypePolicy
-) -> bool:
-    """Go on reviewing all although `frontier` is certified (`log_e`: the walk's e-values)?
-    Each review-all verdict has q = 1, the fastest evidence there is; once the type
-    auto-approves, a looser threshold learns only from audits at the floor rate, ~1/floor
-    times slower. So review-all goes on while some looser candidate looks certifiable (it and
-    every candidate between have estimated escapes under the target) and the reviews it would
-    save over the horizon (HORIZON x the drafts seen) exceed the extra reviews of exploring
-    until they all cross, at the rates their estimates predict. Whether to explore never
-    changes what is certified, only what is served meanwhile."""
-    ev, target = state.evidence, ct.target_escape_rate
+def _choose_audit_phase(state: TypeState, result: evidence.Walk, ct: ContentTypePolicy) -> None:
+    """Explore (audits at the floor and near the threshold) while certifying a looser candidate
+    from them pays for the audits above the monitor rate; monitor (the uniform monitor rate)
+    once it has not paid for a first certificate's worth of verdicts in a row. A certified
+    type only: before a certificate, after an alarm and in an audit boost, audits explore."""
+    if state.mode != "certified" or state.audit_boost_left > 0 or result.threshold is None:
+        state.audit_phase, state.monitor_misses = "explore", -1
+        return
+    audit = ct.audit
+    cost = _explore_audits(state.evidence, result.threshold, ct) - audit.monitor
+    pays = _pays(state.evidence, result, ct, cost=cost, q_min=audit.floor, q=audit.floor)
+    go_on, state.monitor_misses = _hold(state.monitor_misses, pays, state.evidence, ct)
+    state.audit_phase = "explore" if go_on else "monitor"
+
+
+def _explore_audits(ev: Evidence, threshold: float, ct: ContentTypePolicy) -> float:
+    """The share of the drafts above `threshold` that exploring audits: the floor and the ramp
+    near the threshold, over the scores drafts had so far."""
+    low = evidence.bucket_of(threshold)
+    drafts = ev.counts["drafts"][low:]
+    if not drafts.sum():
+        return ct.audit.floor
+    centres = (np.arange(low, evidence.BUCKETS) + 0.5) / evidence.BUCKETS
+    q = [audit_probability(float(c), threshold, ct.audit) for c in centres]
+    return float(np.dot(drafts, q) / drafts.sum())
+
+
+def _hold(misses: int, pays: bool, ev: Evidence, ct: ContentTypePolicy) -> tuple[bool, int]:
+    """(go on, misses): go on while it pays, and for `evidence.needed` verdicts after it first
+    stopped paying (`misses`: the verdicts labelled then, -1 while it pays): one noisy
+    estimate must not end it for good."""
+    labelled = ev.total("labelled")
+    if pays:
+        return True, -1
+    misses = labelled if misses < 0 else misses
+    return labelled - misses < evidence.needed(ct.target_escape_rate, ct.delta), misses
+
+
+def _pays(
+    ev: Evidence, result: evidence.Walk, ct: ContentTypePolicy, *, cost: float, q_min: float,
+    q: float,
+) -> bool:  # fmt: skip
+    """Is it worth reviewing, of each draft the certified frontier would auto-approve, a share
+    `cost` more, to certify a looser candidate from drafts a human sees with probability q,
+    counted with bets sized for q_min? Yes while some looser candidate looks certifiable (it
+    and every candidate between have estimated escapes under the target) and the reviews it
+    would save over the horizon (HORIZON x the drafts seen) exceed the extra reviews until it
+    and all between cross, at the pace their estimates predict."""
+    assert result.threshold is not None
+    target = ct.target_escape_rate
     drafts = ev.total("drafts")
-    served = ev.tail_drafts(frontier) / drafts  # auto-approved once exploring ends
-    explore = 0.0  # drafts until every candidate up to this one crosses
-    for k in range(CANDIDATES.index(frontier) + 1, len(CANDIDATES)):
+    served = ev.tail_drafts(result.threshold) / drafts  # auto-approved by the frontier
+    learning = 0.0  # drafts until every candidate up to this one crosses
+    for k in range(CANDIDATES.index(result.threshold) + 1, len(CANDIDATES)):
         estimate, tail = ev.estimate(CANDIDATES[k]), ev.tail_drafts(CANDIDATES[k])
         if estimate is None or estimate >= target:
             return False
-        to_go = max(0.0, math.log(1.0 / ct.delta) + evidence.MIXTURE_COST - log_e[k])
-        explore = max(explore, to_go / bernoulli_kl(estimate, target) * drafts / tail)
-        if explore * served < (tail / drafts - served) * (HORIZON * drafts - explore):
+        to_go = max(0.0, evidence.line(ct.delta) + evidence.MIXTURE_COST - result.best[k])
+        pace = expected_growth(target, q_min, estimate, q)
+        if pace <= 0.0:
+            return False
+        learning = max(learning, to_go / pace * drafts / tail)
+        saved = (tail / drafts - served) * (HORIZON * drafts - learning)
+        if learning * served * cost < saved:
             return True
     return False
 
@@ -500,14 +568,18 @@ def threshold_event(state: TypeState, ct: ContentTypePolicy, now: datetime) -> T
             audit_errors=ev.total("audit_errors"),
         ),
         audit_boost=state.audit_boost_left > 0,
+        audit_phase=state.audit_phase,
         reason=state.reason[:2000],
         updated_at=now,
     )
 
 
-def _changed(state: TypeState, before: tuple[float, str, int]) -> bool:
-    """Did the serving threshold, mode or version change?"""
-    return (state.threshold, state.mode, state.version) != before
+Serving = tuple[float, str, int, str]
+
+
+def _serving(state: TypeState) -> Serving:
+    """What the route stage serves from a type's state: a change in it is published at once."""
+    return state.threshold, state.mode, state.version, state.audit_phase
 
 
 def on_decision(
@@ -517,19 +589,21 @@ def on_decision(
     snap = decision.routing
     if decision.fallback_applied or snap.reason in NOT_EVIDENCE:
         return state, []  # no human verdict on an eligible draft: not evidence
-    before = (state.threshold, state.mode, state.version)
+    before = _serving(state)
     learn(
         state,
         confidence=snap.confidence,
         q=snap.audit_q if snap.audit else 1.0,
         reason=snap.reason,
+        phase=snap.audit_phase,
         version=snap.threshold_version,
         at=None if snap.routed_at is None else slice_at(snap.routed_at, ct),
         error=is_error(decision, ct),
         ct=ct,
         config=config,
         now=slice_at(now, ct),
-        uniform_audit=snap.audit and in_uniform_sample(decision.draft_id, ct, config),
+        uniform_audit=snap.audit
+        and in_uniform_sample(decision.draft_id, ct, config, snap.audit_phase),
     )
     return state, _publish(state, ct, now, config, before)
 
@@ -539,19 +613,21 @@ def on_tally(
     cells: list[tuple[int, int, int, list[float]]],
     *,
     review_all: bool,
+    phase: AuditPhase,
     version: int,
     at: int,
     ct: ContentTypePolicy,
     config: RouterConfig,
     now: datetime,
 ) -> tuple[TypeState, list[ThresholdState]]:
-    """`decide(state, event)` for a route batch's tally of slice `at`: (bucket, auto-approved
-    unseen, reviewed with q = 1, audit q's) per cell."""
-    before = (state.threshold, state.mode, state.version)
+    """`decide(state, event)` for a route batch's tally of slice `at` (drafts routed in one
+    mode and audit `phase`): (bucket, auto-approved unseen, reviewed with q = 1, audit q's) per
+    cell."""
+    before = _serving(state)
     reason: RouteReasonKind = "review_all" if review_all else "above_threshold"
     for bucket, auto, reviewed, audit_q in cells:
         count = partial(note_routed, state, confidence=(bucket + 0.5) / 100, reason=reason,
-                        version=version, at=at)  # fmt: skip
+                        phase=phase, version=version, at=at)  # fmt: skip
         count(q=1.0, reviewed=False, drafts=auto)
         count(q=1.0, reviewed=True, drafts=reviewed)
         for q in audit_q:
@@ -565,10 +641,10 @@ def _publish(
     ct: ContentTypePolicy,
     now: datetime,
     config: RouterConfig,
-    before: tuple[float, str, int],
+    before: Serving,
 ) -> list[ThresholdState]:
     # A change at once; unchanged evidence every `recertify_every` verdicts.
-    if _changed(state, before) or state.since_certification >= config.recertify_every:
+    if _serving(state) != before or state.since_certification >= config.recertify_every:
         state.since_certification = 0
         return [threshold_event(state, ct, now)]
     return []

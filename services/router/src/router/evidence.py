@@ -22,9 +22,10 @@ A draft heard of after its slice was fed is left out of both, and so is its verd
 with no draft waiting for it in its slice, bucket and bet class was not routed here: refused.
 
 Bets. Drafts routed while every draft of the type is reviewed (review-all: q = 1 for each) bet
-with q_min = 1; all the others with q_min = the audit floor, the smallest q a draft above the
-threshold can have. The class is fixed by the mode the draft was routed in, before its verdict,
-never by its own score or q. An audit's q is rounded down to a 10 % grid (`_grid`): its error
+with q_min = 1; those routed while the type audits at its monitor rate with q_min = that rate;
+all the others with q_min = the audit floor, the smallest q a draft above the threshold can
+have then. The class is fixed by the mode and audit phase the draft was routed in, before its
+verdict, never by its own score or q. An audit's q is rounded down to a 10 % grid (`_grid`): its error
 then weighs up to 10 % more than 1/q, never less, and the slices stay small.
 
 Fixed-sequence walk (Learn-then-Test): candidates from strict to loose; a candidate is certified
@@ -53,7 +54,7 @@ from router.confseq import KIND, RATIOS, clean_drafts_to_certify, log_growth, lo
 BUCKETS = 100
 J = len(RATIOS)
 MIXTURE_COST = math.log(J)  # nats the mixture pays against its best bet
-FLOOR_BETS, REVIEW_ALL_BETS = 0, 1  # a draft's bet class
+FLOOR_BETS, REVIEW_ALL_BETS, MONITOR_BETS = 0, 1, 2  # a draft's bet class
 SLICES = 60  # slices of routing time in one verdict_wait
 _GRID = 1.1
 _COUNTS = ("drafts", "labelled", "errors", "audits", "audit_errors")
@@ -101,7 +102,8 @@ class Evidence:
     """What the drafts routed since `since_version` say about each score bucket."""
 
     target: float
-    floor: float  # q_min of the drafts routed outside review-all
+    floor: float  # q_min of the drafts routed outside review-all, exploring
+    monitor: float  # q_min of the drafts routed while monitoring
     since_version: int = 0  # drafts routed under an older threshold version are not counted
     counts: dict[str, NDArray[np.int64]] = field(
         default_factory=lambda: {name: np.zeros(BUCKETS, dtype=np.int64) for name in _COUNTS}
@@ -114,7 +116,7 @@ class Evidence:
     crossed: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(BUCKETS, dtype=bool))
 
     def q_min(self, bets: int) -> float:
-        return 1.0 if bets == REVIEW_ALL_BETS else self.floor
+        return {REVIEW_ALL_BETS: 1.0, MONITOR_BETS: self.monitor}.get(bets, self.floor)
 
     def counts_version(self, version: int) -> bool:
         """Do drafts routed under this threshold version belong to this certificate?"""
@@ -138,6 +140,7 @@ class Evidence:
             "kind": KIND,
             "target": self.target,
             "floor": self.floor,
+            "monitor": self.monitor,
             "since_version": self.since_version,
             "counts": {name: values.tolist() for name, values in self.counts.items()},
             "weighted_errors": self.weighted_errors.tolist(),
@@ -165,13 +168,14 @@ class Evidence:
             ev = cls(
                 target=float(data["target"]),
                 floor=float(data["floor"]),
+                monitor=float(data["monitor"]),
                 since_version=int(data["since_version"]),
                 counts={n: _array(data["counts"][n], np.int64, (BUCKETS,)) for n in _COUNTS},
                 weighted_errors=_array(data["weighted_errors"], np.float64, (BUCKETS,)),
                 closed=_array(data["closed"], np.float64, (BUCKETS, J)),
                 slices={
                     int(index): {
-                        (int(b), int(k)): Cell(int(zero), _qs(pending), _qs(errors))
+                        (int(b), _bet_class(k)): Cell(int(zero), _qs(pending), _qs(errors))
                         for b, k, zero, pending, errors in cells
                     }
                     for index, cells in data["slices"]
@@ -190,6 +194,12 @@ def _array(values: Any, dtype: Any, shape: tuple[int, ...]) -> Any:
     if array.shape != shape or not np.isfinite(array.astype(np.float64)).all():
         raise ValueError(f"expected {shape} finite numbers, got shape {array.shape}")
     return array
+
+
+def _bet_class(value: Any) -> int:
+    if int(value) not in (FLOOR_BETS, REVIEW_ALL_BETS, MONITOR_BETS):
+        raise ValueError(f"unknown bet class {value!r}")
+    return int(value)
 
 
 def _qs(pairs: Any) -> dict[float, int]:
@@ -219,13 +229,14 @@ def routed(
 ) -> bool:
     """`drafts` eligible drafts routed in slice `at` at this score with review probability q;
     `reviewed`: sent to a human (errors until their verdicts come), else auto-approved unseen.
-    False when their slice was fed already: they are left out."""
-    if drafts <= 0 or at <= ev.closed_through:
+    False when their slice was fed already, or q is below their bet class's q_min (an error
+    would then weigh more than the bets can take): they are left out."""
+    q_min = ev.q_min(bets)
+    if drafts <= 0 or at <= ev.closed_through or q < q_min * (1 - 1e-9):
         return False
     i = bucket_of(score)
     ev.counts["drafts"][i] += drafts
     cell = ev.slices.setdefault(at, {}).setdefault((i, bets), Cell())
-    q_min = ev.q_min(bets)
     if reviewed:
         key = _grid(q, q_min)
         cell.pending[key] = cell.pending.get(key, 0) + drafts
@@ -285,6 +296,7 @@ def close(ev: Evidence, *, now: int) -> None:
 class Walk:
     threshold: float | None  # the loosest certified candidate, None if none is
     log_e: tuple[float, ...]  # each candidate's larger log e-value now, in candidate order
+    best: tuple[float, ...]  # each candidate's largest log capital of a single bet now
 
 
 def needed(target: float, delta: float) -> int:
@@ -308,6 +320,7 @@ def walk(ev: Evidence, candidates: tuple[float, ...], delta: float) -> Walk:
     closed = np.cumsum(ev.closed[::-1], axis=0)[::-1][indices]
     now = closed + np.cumsum(ev.open[::-1], axis=0)[::-1][indices]
     log_e = np.maximum(log_mixture(closed), log_mixture(now))
+    best = np.maximum(closed.max(axis=-1), now.max(axis=-1))
     ev.crossed[indices[log_e >= line(delta)]] = True
     crossed = ev.crossed[indices]
     if crossed.any():
@@ -320,7 +333,7 @@ def walk(ev: Evidence, candidates: tuple[float, ...], delta: float) -> Walk:
     while stop < len(indices) and crossed[stop]:
         stop += 1
     certified = candidates[stop - 1] if stop > start else None
-    return Walk(certified, tuple(log_e.tolist()))
+    return Walk(certified, tuple(log_e.tolist()), tuple(best.tolist()))
 
 
 @lru_cache(maxsize=16)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hitl_runtime.policy import Policy
-from hitl_schemas.events import Priority, RouteReasonKind
+from hitl_schemas.events import AuditPhase, Priority, RouteReasonKind
 from router.core import (
     RouterConfig,
     TypeState,
@@ -91,16 +91,19 @@ def replay(
     slices of routing time); its verdict comes `delay` records later."""
     states = {name: initial_state(name, ct) for name, ct in policy.content_types.items()}
     outcomes: dict[str, TypeOutcome] = {}
-    pending: deque[tuple[int, str, str, float, float, RouteReasonKind, int, int, bool]] = deque()
+    pending: deque[
+        tuple[int, str, str, float, float, RouteReasonKind, AuditPhase, int, int, bool]
+    ] = deque()
     for index, record in enumerate(records):
         while pending and pending[0][0] <= index:
-            _, draft_id, name, confidence, q, reason, version, at, defect = pending.popleft()
+            _, draft_id, name, confidence, q, reason, phase, version, at, defect = pending.popleft()
             type_policy = policy.content_types[name]
             learn(
                 states[name],
                 confidence=confidence,
                 q=q,
                 reason=reason,
+                phase=phase,
                 version=version,
                 at=at,
                 error=defect,
@@ -108,7 +111,7 @@ def replay(
                 config=config,
                 now=slice_at(index * seconds_per_record, type_policy),
                 uniform_audit=reason == "audit"
-                and in_uniform_sample(draft_id, type_policy, config),
+                and in_uniform_sample(draft_id, type_policy, config, phase),
             )
         outcome = outcomes.setdefault(record.content_type, TypeOutcome())
         outcome.items += 1
@@ -125,9 +128,10 @@ def replay(
         if not outcome.thresholds or outcome.thresholds[-1][1] != state.threshold:
             outcome.thresholds.append((index, state.threshold))
         choice = choose(record.draft_id, record.confidence, record.tripped, state, ct, config)
-        version = state.version
+        version, phase = state.version, state.audit_phase
         note_routed(state, confidence=record.confidence, q=choice.q, reason=choice.reason,
-                    reviewed=choice.route == "needs_review", version=version, at=at)  # fmt: skip
+                    phase=phase, reviewed=choice.route == "needs_review", version=version,
+                    at=at)  # fmt: skip
         if choice.route == "auto_approved":
             outcome.auto_approved += 1
             outcome.escapes += int(record.defect)
@@ -149,6 +153,7 @@ def replay(
                 record.confidence,
                 choice.q,
                 choice.reason,
+                phase,
                 version,
                 at,
                 record.defect,

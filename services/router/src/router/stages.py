@@ -78,6 +78,7 @@ class Views(LatestThresholds):
         if view is not None:
             state.threshold, state.mode, state.version = view.threshold, view.mode, view.version
             state.audit_boost_left = 1 if view.audit_boost else 0
+            state.audit_phase = view.audit_phase
         return state
 
 
@@ -264,7 +265,7 @@ class RouteStage:
                 self.tallies.add(
                     ct, routed.threshold_version, slice_of(routed.routed_at.timestamp(), wait),
                     score=routed.score.confidence, q=routed.audit_q,
-                    review_all=routed.reason.kind == "review_all",
+                    review_all=routed.reason.kind == "review_all", phase=routed.audit_phase,
                     reviewed=routed.route == "needs_review",
                 )  # fmt: skip
             label = content_type_label(ct, self.policy.content_types)

@@ -2,7 +2,7 @@
 
 The certificate counts every eligible draft, auto-approved ones included, but the faust learner
 sees only human decisions. So each route batch also writes, in the same transaction as the
-routed drafts, one tally per (content type, threshold version, bet class) to the router's
+routed drafts, one tally per (content type, threshold version, slice, bet class) to the router's
 by-type topic, keyed by content type like the decisions. A draft's tally is committed before its
 needs-review record is visible, so on that partition it always comes before the draft's
 decision: the learner counts a draft as pending before its verdict can arrive.
@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from hitl_runtime.signing import Verifier, verifier_for
 from hitl_schemas.common import ContentType, Probability
 from router.config import RouterSettings
-from router.evidence import BUCKETS, FLOOR_BETS, REVIEW_ALL_BETS, bucket_of
+from hitl_schemas.events import AuditPhase
+from router.evidence import BUCKETS, bucket_of
 
 # The record's CloudEvents type on the by-type topic, next to the decisions it precedes.
 TALLY_TYPE = "io.hitlgate.router.routing-tally.v1"
@@ -47,12 +48,9 @@ class RoutingTally(BaseModel):
     content_type: ContentType
     threshold_version: Annotated[int, Field(ge=0)]
     slice: Annotated[int, Field(ge=0)]  # the drafts' slice of routing time (evidence.slice_of)
-    review_all: bool  # routed while every draft of the type was reviewed (its bet class)
+    review_all: bool  # routed while every draft of the type was reviewed
+    audit_phase: AuditPhase = "explore"  # with review_all, the drafts' bet class
     cells: Annotated[list[TallyCell], Field(max_length=BUCKETS)]
-
-    @property
-    def bets(self) -> int:
-        return REVIEW_ALL_BETS if self.review_all else FLOOR_BETS
 
 
 @dataclass
@@ -66,13 +64,13 @@ class Tallies:
     """The route stage's tallies for the batch in hand."""
 
     def __init__(self) -> None:
-        self._open: dict[tuple[str, int, int, bool], dict[int, _Cell]] = {}
+        self._open: dict[tuple[str, int, int, bool, AuditPhase], dict[int, _Cell]] = {}
 
     def add(
         self, content_type: str, version: int, at: int, *, score: float, q: float,
-        review_all: bool, reviewed: bool,
+        review_all: bool, phase: AuditPhase, reviewed: bool,
     ) -> None:  # fmt: skip
-        cells = self._open.setdefault((content_type, version, at, review_all), {})
+        cells = self._open.setdefault((content_type, version, at, review_all, phase), {})
         cell = cells.setdefault(bucket_of(score), _Cell())
         if not reviewed:
             cell.auto += 1
@@ -88,12 +86,13 @@ class Tallies:
                 threshold_version=version,
                 slice=at,
                 review_all=review_all,
+                audit_phase=phase,
                 cells=[
                     TallyCell(bucket=b, auto=c.auto, reviewed=c.reviewed, audit_q=c.audit_q)
                     for b, c in sorted(cells.items())
                 ],
             )
-            for (content_type, version, at, review_all), cells in self._open.items()
+            for (content_type, version, at, review_all, phase), cells in self._open.items()
         ]
         self._open.clear()
         return out
