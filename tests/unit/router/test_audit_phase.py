@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from hitl_runtime.policy import AuditPolicy, Policy, load_policy
 from hitl_schemas import RoutingSnapshot, Signal, examples
 from router import confseq, evidence
-from router.audit import audit_probability, uniform_rate
+from router.audit import audit_probability
 from router.core import (
     CANDIDATES,
     RouterConfig,
@@ -39,14 +39,12 @@ def policy() -> Policy:
 
 def verdict_on(
     s: TypeState, policy: Policy, *, confidence: float, q: float, reason: str, error: bool,
-    uniform_audit: bool = False,
 ) -> None:  # fmt: skip
     ct = policy.content_types[s.content_type]
     draft = {"confidence": confidence, "q": q, "reason": reason, "version": s.version, "at": 0,
              "phase": s.audit_phase}  # fmt: skip
     assert note_routed(s, reviewed=True, **draft)  # type: ignore[arg-type]
-    learnt = learn(s, **draft, error=error, ct=ct, config=CONFIG, now=0,  # type: ignore[arg-type]
-                   uniform_audit=uniform_audit)  # fmt: skip
+    learnt = learn(s, **draft, error=error, ct=ct, config=CONFIG, now=0)  # type: ignore[arg-type]
     assert learnt.counted
 
 
@@ -85,7 +83,6 @@ def test_monitoring_audits_at_the_uniform_monitor_rate_whatever_the_score(
     assert audit_probability(confidence, 0.90, audit, phase="monitor") == pytest.approx(0.004)
     assert audit_probability(confidence, 0.90, audit, 5.0, "monitor") == pytest.approx(0.02)
     assert audit_probability(confidence, 0.90, audit) >= 0.02
-    assert (uniform_rate(audit, "monitor"), uniform_rate(audit, "explore")) == (0.004, 0.02)
 
 
 def test_a_monitor_rate_above_the_floor_stops_the_policy_naming_both() -> None:
@@ -129,10 +126,9 @@ def test_a_type_with_nothing_looser_to_certify_monitors_and_an_alarm_explores_ag
     assert routed.audit_q == pytest.approx(ct.audit.monitor) and routed.audit_phase == "monitor"
     assert RoutingSnapshot.of(routed).audit_phase == "monitor"
     assert threshold_event(s, ct, NOW).audit_phase == "monitor"
-    # Audited errors in the uniform sample: the drift alarm tightens, boosts and explores again.
+    # Audited errors: the drift alarm tightens, boosts and explores again.
     while s.mode == "certified":
-        verdict_on(s, policy, confidence=0.97, q=ct.audit.monitor, reason="audit", error=True,
-                   uniform_audit=True)  # fmt: skip
+        verdict_on(s, policy, confidence=0.97, q=ct.audit.monitor, reason="audit", error=True)
     assert s.mode == "drift_tightened" and s.audit_boost_left > 0
     assert s.audit_phase == "explore"
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 from hitl_runtime.edits import edit_distance_within
 from hitl_runtime.policy import AuditPolicy
 from router.audit import audit_probability, sampled, uniform
-from router.drift import DriftSettings, alarm, cusum_step
+from router.drift import DriftSettings, alarm, baseline, cusum_step
 from router.evidence import REVIEW_ALL_BETS, Evidence, bucket_of, routed
 
 
@@ -73,6 +75,62 @@ def test_cusum_fires_soon_after_a_step_change(seed: int) -> None:
             fired_after = i
             break
     assert fired_after is not None and fired_after < 250
+
+
+def _counts(**buckets: tuple[int, int, int]) -> tuple[Any, Any, Any]:
+    """(labelled, errors, drafts) arrays with these values in buckets named b<index>."""
+    arrays = [np.zeros(100, dtype=np.int64) for _ in range(3)]
+    for name, values in buckets.items():
+        for array, value in zip(arrays, values, strict=True):
+            array[int(name[1:])] = value
+    return arrays[0], arrays[1], arrays[2]
+
+
+def test_with_no_verdicts_every_bucket_is_tested_against_the_target() -> None:
+    labelled, errors, drafts = _counts(b95=(0, 0, 10), b99=(0, 0, 10))
+    for bucket in (95, 97, 99):
+        p0 = baseline(labelled, errors, drafts, bucket=bucket, low=95, target=0.02)
+        assert p0 == pytest.approx(0.02)
+
+
+def test_bucket_baselines_follow_their_error_shares_and_average_to_the_target() -> None:
+    labelled, errors, drafts = _counts(b90=(500, 30, 1000), b95=(500, 5, 3000))
+    near, far = (baseline(labelled, errors, drafts, bucket=b, low=90, target=0.02)
+                 for b in (90, 95))  # fmt: skip
+    assert near > 0.02 > far
+    assert (1000 * near + 3000 * far) / 4000 == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_audits_heavy_near_the_threshold_raise_no_alarm_against_their_buckets(seed: int) -> None:
+    """Drafts near the threshold err 6x as often as those far above it, the mean is the target,
+    and audits sample the near ones 12x as often: against one flat target the audit stream
+    looks drifted; against each bucket's baseline it does not, and a tripling still alarms."""
+    rng, settings, target = random.Random(seed), DriftSettings(), 0.02
+    far_rate = target / (0.3 * 6 + 0.7)
+    rates, q = {90: 6 * far_rate, 95: far_rate}, {90: 0.12, 95: 0.01}
+    labelled, errors, drafts = _counts(b90=(3000, round(3000 * rates[90]), 30_000),
+                                       b95=(1400, round(1400 * rates[95]), 70_000))  # fmt: skip
+    p0 = {b: baseline(labelled, errors, drafts, bucket=b, low=90, target=target) for b in rates}
+
+    def audits(scale: float, n: int) -> list[tuple[int, bool]]:
+        picks = rng.choices([90, 95], weights=[0.3 * q[90], 0.7 * q[95]], k=n)
+        return [(b, rng.random() < scale * rates[b]) for b in picks]
+
+    flat = by_bucket = 0.0
+    flat_alarms = 0
+    for b, error in audits(1.0, 3000):
+        by_bucket = cusum_step(by_bucket, error, p0[b], settings)
+        assert not alarm(by_bucket, settings)
+        flat = cusum_step(flat, error, target, settings)
+        flat_alarms += alarm(flat, settings)
+        flat = 0.0 if alarm(flat, settings) else flat
+    assert flat_alarms > 0  # the flat test mistakes where audits are for drift
+    for i, (b, error) in enumerate(audits(3.0, 2000)):
+        by_bucket = cusum_step(by_bucket, error, p0[b], settings)
+        if alarm(by_bucket, settings):
+            break
+    assert alarm(by_bucket, settings) and i < 600
 
 
 def _levenshtein(a: str, b: str) -> int:

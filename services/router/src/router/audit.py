@@ -36,10 +36,5 @@ def uniform(draft_id: str, seed: str = "hitl-audit") -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def uniform_rate(policy: AuditPolicy, phase: AuditPhase) -> float:
-    """The part of the audit sample drawn whatever the score: unweighted, the drift alarm's."""
-    return policy.monitor if phase == "monitor" else policy.floor
-
-
 def sampled(draft_id: str, q: float, seed: str = "hitl-audit") -> bool:
     return uniform(draft_id, seed) < q

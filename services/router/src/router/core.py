@@ -28,9 +28,9 @@ from hitl_schemas import (
 )
 from hitl_schemas.events import AuditPhase, Priority, RouteReasonKind, ThresholdMode
 from router import evidence
-from router.audit import audit_probability, sampled, uniform, uniform_rate
+from router.audit import audit_probability, sampled
 from router.confseq import expected_growth
-from router.drift import DriftSettings, alarm, cusum_step
+from router.drift import DriftSettings, alarm, baseline, cusum_step
 from router.evidence import FLOOR_BETS, MONITOR_BETS, REVIEW_ALL_BETS, Evidence
 
 # Candidate thresholds, strict to loose: the order of the fixed-sequence walk.
@@ -250,14 +250,6 @@ def route(
 # --- Learning ----------------------------------------------------------------------------------
 
 
-def in_uniform_sample(
-    draft_id: str, ct: ContentTypePolicy, config: RouterConfig, phase: AuditPhase
-) -> bool:
-    """Was this audit drawn by the uniform rate alone (u < floor, or the monitor rate),
-    whatever its score?"""
-    return uniform(draft_id, config.audit_seed) < uniform_rate(ct.audit, phase)
-
-
 def is_error(decision: Decision, ct: ContentTypePolicy) -> bool:
     """A reject, or an edit larger than the type's trivial-edit bound."""
     return edits.is_error(
@@ -326,12 +318,12 @@ def learn(
     ct: ContentTypePolicy,
     config: RouterConfig,
     now: int,
-    uniform_audit: bool = False,
 ) -> Learnt:
     """Record one human verdict on a draft routed for review in slice `at` (`note_routed`
     counted it); `now`: the current slice, to feed the slices that are complete."""
     before = (state.threshold, state.mode)
     audit = reason == "audit"
+    p0 = _drift_baseline(state, confidence, ct) if audit else 0.0
     counted = (
         at is not None
         and state.evidence.counts_version(version)
@@ -341,10 +333,10 @@ def learn(
     state.since_certification += 1
     if not counted and state.evidence.counts_version(version):
         state.unmatched_verdicts += 1
-    if uniform_audit:
-        # Only the uniform part of the audit sample (u < its rate) estimates the escape rate
-        # without weights; the extra audits near the threshold are biased towards errors.
-        state.cusum = cusum_step(state.cusum, error, ct.target_escape_rate, config.drift)
+    if audit and counted:
+        # Every audit, each against its own bucket's baseline (router.drift); a verdict the
+        # certificate refused (never routed here, or learnt twice) raises no alarm either.
+        state.cusum = cusum_step(state.cusum, error, p0, config.drift)
         if alarm(state.cusum, config.drift):
             _tighten(state, ct, config, why=ALARM)
     if audit:
@@ -355,6 +347,15 @@ def learn(
     ):
         certify(state, ct, config, now=now)
     return Learnt((state.threshold, state.mode) != before, counted)
+
+
+def _drift_baseline(state: TypeState, confidence: float, ct: ContentTypePolicy) -> float:
+    """The error rate an audit at this score is tested against by the drift alarm."""
+    counts = state.evidence.counts
+    return baseline(counts["labelled"], counts["errors"], counts["drafts"],
+                    bucket=evidence.bucket_of(confidence),
+                    low=evidence.bucket_of(min(state.threshold, 0.99)),
+                    target=ct.target_escape_rate)  # fmt: skip
 
 
 def _tighten(
@@ -389,7 +390,7 @@ def _tighten(
     state.reason = f"{why}: tightened, re-certifying"
 
 
-ALARM = "audited errors rose above target (CUSUM alarm)"
+ALARM = "audited errors rose above target (drift alarm)"
 
 
 def _drift_base(ct: ContentTypePolicy) -> float:
@@ -602,8 +603,6 @@ def on_decision(
         ct=ct,
         config=config,
         now=slice_at(now, ct),
-        uniform_audit=snap.audit
-        and in_uniform_sample(decision.draft_id, ct, config, snap.audit_phase),
     )
     return state, _publish(state, ct, now, config, before)
 

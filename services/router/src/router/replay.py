@@ -22,7 +22,6 @@ from router.core import (
     TypeState,
     certify,
     choose,
-    in_uniform_sample,
     initial_state,
     learn,
     note_routed,
@@ -110,8 +109,6 @@ def replay(
                 ct=type_policy,
                 config=config,
                 now=slice_at(index * seconds_per_record, type_policy),
-                uniform_audit=reason == "audit"
-                and in_uniform_sample(draft_id, type_policy, config, phase),
             )
         outcome = outcomes.setdefault(record.content_type, TypeOutcome())
         outcome.items += 1
