@@ -4,7 +4,7 @@ UV ?= uv
 PYTEST := $(UV) run --locked pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning bench-fuzz demo helm chaos soak compose-keys
+.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning bench-fuzz bench-scorer demo helm chaos soak compose-keys
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -65,7 +65,7 @@ demo: ## everything running, live: broker, the four services, simulator, reviewe
 
 SCENARIOS := steady drift overconfident cold-start
 
-bench: bench-routing bench-learning bench-fuzz ## all benchmarks (~18 min): numbers on stdout, JSON and plots in bench/results/
+bench: bench-routing bench-learning bench-fuzz bench-scorer ## all benchmarks (~18 min): numbers on stdout, JSON and plots in bench/results/
 	deploy/local/kafka.sh start
 	$(UV) run --locked python -m bench.pipeline_bench
 	$(UV) run --locked python -m bench.scorer_bench
@@ -75,6 +75,10 @@ bench: bench-routing bench-learning bench-fuzz ## all benchmarks (~18 min): numb
 	deploy/local/postgres.sh start
 	$(UV) run --locked python -m bench.review_bench
 	$(UV) run --locked python -m bench.summary
+
+bench-scorer: ## the scorer on real, human-labelled text from packages (AUC, ECE, clean passed; no broker)
+	$(UV) run --locked hitl-bench scorer --json bench/results/scorer_real_text.json \
+	  --plot bench/results/scorer_real_text.png
 
 bench-fuzz: ## worst per-draft scoring time over >= 2,000 adversarial drafts at the input limits (no broker)
 	$(UV) run --locked python -m bench.scorer_fuzz_bench --json bench/results/scorer_fuzz.json

@@ -186,6 +186,15 @@ class RouteReason(Part):
 AuditPhase = Literal["explore", "monitor"]
 
 
+def without_exploring(data: dict[str, Any]) -> dict[str, Any]:
+    """`audit_phase` is written only when it is "monitor": an event in the explore phase is byte
+    for byte what the previous release wrote, so readers not yet upgraded (extra="forbid") still
+    read it; a missing field reads back as "explore"."""
+    if data.get("audit_phase") == "explore":
+        data.pop("audit_phase")
+    return data
+
+
 class RoutedDraft(Event):
     """Written by the router to `auto-approved` or `needs-review`."""
 
@@ -210,6 +219,10 @@ class RoutedDraft(Event):
     priority: Priority
     due_at: AwareDatetime
     routed_at: AwareDatetime
+
+    @model_serializer(mode="wrap")
+    def _omit_explore(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_exploring(handler(self))
 
 
 # --- Decisions ---------------------------------------------------------------------------------
@@ -241,6 +254,10 @@ class RoutingSnapshot(Part):
         "the router's certificate is fed in. A decision without it teaches the certificate "
         "nothing.",
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_explore(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_exploring(handler(self))
 
     @classmethod
     def of(cls, routed: RoutedDraft) -> RoutingSnapshot:
@@ -353,6 +370,10 @@ class ThresholdState(Event):
     )
     reason: ShortText
     updated_at: AwareDatetime
+
+    @model_serializer(mode="wrap")
+    def _omit_explore(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_exploring(handler(self))
 
 
 class ModelVersion(Event):

@@ -3,11 +3,14 @@
     hitl-bench routing --scenario bench/scenarios/steady.yaml --json out.json [--plot out.png]
     hitl-bench replay  --input history.jsonl --policy policy.yaml --json out.json [--plot out.png]
     hitl-bench learning --scenario bench/scenarios/steady.yaml --json out.json
+    hitl-bench scorer  --json out.json [--plot out.png] [--sets insults,bbc-business,...]
 
 `routing` simulates a scenario's drafts, scores them with the scorer's own code and replays them
 through the router's own policy code; `replay` does the same for a team's own history (one JSON
 object per line: draft_id, content_type, confidence, defect). Both print a table, write the same
-JSON shape and optionally plot each type's threshold and escape rate over the stream.
+JSON shape and optionally plot each type's threshold and escape rate over the stream. `scorer`
+scores real, human-labelled text from packages on the registries (`hitl_sim.corpora`) and
+reports AUC, calibration and the share of clean items a default threshold would auto-approve.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from rich.table import Table
 from hitl_runtime.policy import PolicyError, load_policy
 from hitl_sim import report
 from hitl_sim.compare import compare
+from hitl_sim.corpora import CorpusError
 from hitl_sim.offline import HistoryError, history_records, open_history, scored_records
 from hitl_sim.scenario import ScenarioError, load_scenario
 from router.replay import Record
@@ -112,6 +116,49 @@ def learning(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def scorer(args: argparse.Namespace, console: Console) -> int:
+    from hitl_sim import corpora, scorer_eval
+    from scorer.model import load_model, prior
+    from scorer.scoring import Scorer
+    from scorer.signals.toxicity import ToxicityClassifier
+
+    policy = load_policy(args.policy)
+    names = [n.strip() for n in args.sets.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(corpora.SETS))
+    if unknown:
+        raise corpora.CorpusError(
+            f"unknown set {', '.join(unknown)}; choose from {', '.join(corpora.SETS)}"
+        )
+    model = load_model(prior())
+    engine = Scorer(policy=policy, toxicity=ToxicityClassifier())
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        with console.status(f"fetching and scoring {name}"):
+            items = corpora.SETS[name](None, args.data)
+            results[name] = scorer_eval.evaluate(items, policy, engine, model)
+    table = Table(title=f"scorer on real text (model {model.version}, no producer confidence)")
+    for column in ("set", "items", "defects", "AUC", "best signal AUC", "ECE", "clean passed",
+                   "defects caught", "drafts/s"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for name, r in results.items():
+        best = max(((v, k) for k, v in r["signal_auc"].items() if v is not None), default=None)
+        table.add_row(
+            name, str(r["items"]), str(r["defects"]),
+            "-" if r["auc"] is None else f"{r['auc']:.3f}",
+            "-" if best is None else f"{best[0]:.3f} ({best[1]})",
+            f"{r['ece']:.3f}",
+            "-" if r["clean_passed_share"] is None else f"{r['clean_passed_share']:.1%}",
+            f"{r['defects_caught']}/{r['defects']}", f"{r['drafts_per_second']}",
+        )  # fmt: skip
+    console.print(table)
+    report.write_json({"model": model.version, "sets": results}, args.json)
+    console.print(f"wrote {args.json}")
+    if args.plot:
+        scorer_eval.plot(results, args.plot)
+        console.print(f"wrote {args.plot}")
+    return 0
+
+
 def policy_targets(policy: Any) -> dict[str, float | None]:
     return {name: ct.target_escape_rate for name, ct in policy.content_types.items()}
 
@@ -141,8 +188,18 @@ def parser() -> argparse.ArgumentParser:
         ("routing", "simulate a scenario and compare routing policies on it"),
         ("replay", "backtest routing policies on your own history (JSONL)"),
         ("learning", "retrain the scorer on a scenario's simulated reviews, at growing counts"),
+        ("scorer", "score real, human-labelled text and report AUC, calibration, passes"),
     ):
         sub = commands.add_parser(name, help=help_text)
+        if name == "scorer":
+            sub.add_argument("--sets", default="insults,bbc-business,customer-emails",
+                             help="comma-separated sets (hitl_sim.corpora.SETS)")  # fmt: skip
+            sub.add_argument("--data", type=Path, default=ROOT / "bench" / "data",
+                             help="directory of our own labelled drafts")  # fmt: skip
+            sub.add_argument("--policy", type=Path, default=DEFAULT_POLICY, help="policy YAML")
+            sub.add_argument("--json", type=Path, required=True, help="where to write results")
+            sub.add_argument("--plot", type=Path, help="where to write the reliability PNG")
+            continue
         if name in ("routing", "learning"):
             sub.add_argument("--scenario", type=Path, required=True, help="scenario YAML file")
             sub.add_argument("--drafts", type=int, help="override the scenario's draft count")
@@ -164,9 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console = Console(stderr=False)
     try:
-        command = {"routing": routing, "replay": replay, "learning": learning}[args.command]
+        command = {"routing": routing, "replay": replay, "learning": learning,
+                   "scorer": scorer}[args.command]  # fmt: skip
         return command(args, console)
-    except (ScenarioError, PolicyError, HistoryError) as exc:
+    except (ScenarioError, PolicyError, HistoryError, CorpusError) as exc:
         Console(stderr=True).print(f"hitl-bench: {exc}")
         return 2
 

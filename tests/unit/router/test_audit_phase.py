@@ -20,12 +20,15 @@ from router.core import (
     RouterConfig,
     TypeState,
     bet_class,
+    certify,
     initial_state,
     learn,
     note_routed,
+    on_tally,
     route,
     threshold_event,
 )
+from router.tally import RoutingTally
 
 ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -88,6 +91,8 @@ def test_monitoring_audits_at_the_uniform_monitor_rate_whatever_the_score(
 def test_a_monitor_rate_above_the_floor_stops_the_policy_naming_both() -> None:
     with pytest.raises(ValidationError, match=r"monitor \(0.05\) must not exceed floor \(0.02\)"):
         AuditPolicy(floor=0.02, monitor=0.05)
+    # Unset, it is the default rate, or the floor where a policy sets the floor under it.
+    assert (AuditPolicy().monitor, AuditPolicy(floor=0.001).monitor) == (0.005, 0.001)
 
 
 @pytest.mark.parametrize(
@@ -159,12 +164,76 @@ def test_a_state_stored_for_another_monitor_rate_starts_again(policy: Policy) ->
 
 
 @pytest.mark.parametrize(
-    ("q_min", "q", "rate"), [(1.0, 1.0, 0.0), (1.0, 1.0, 0.01), (0.02, 0.05, 0.01), (0.02, 0.02, 0.0)]
+    ("q_min", "q", "rate"),
+    [(1.0, 1.0, 0.0), (1.0, 1.0, 0.01), (0.02, 0.05, 0.01), (0.02, 0.02, 0.0)],
 )
-def test_expected_growth_is_the_best_bets_mean_log_growth(q_min: float, q: float, rate: float) -> None:
+def test_expected_growth_is_the_best_bets_mean_log_growth(
+    q_min: float, q: float, rate: float
+) -> None:
     target = 0.02
     stakes = confseq.bets(target, q_min)
     means = rate * q * np.log1p(stakes * (target - 1 / q)) + (1 - rate * q) * np.log1p(
         stakes * target
     )
     assert confseq.expected_growth(target, q_min, rate, q) == pytest.approx(means.max())
+
+
+def test_a_state_stored_before_the_monitor_phase_keeps_its_certificate(policy: Policy) -> None:
+    ct = policy.content_types["customer_email"]
+    data = certified_everywhere(policy).to_dict()
+    del data["evidence"]["monitor"]  # as the previous router stored it
+    restored = TypeState.from_dict(data, ct)
+    assert (restored.mode, restored.certified) == ("certified", CANDIDATES[-1])
+    assert restored.evidence.monitor == ct.audit.monitor
+    data["evidence"]["counts"] = "garbage"  # unreadable: starts again, never stops learning
+    assert TypeState.from_dict(data, ct).mode == "review_all"
+
+
+def test_a_tally_with_an_audit_below_its_bets_is_refused_whole(policy: Policy) -> None:
+    ct = policy.content_types["customer_email"]
+    s = certified_everywhere(policy)
+    drafts = s.evidence.total("drafts")
+    cells = [(95, 995, 0, [ct.audit.monitor / 2] * 5)]  # a replica on a lower monitor rate
+    on_tally(s, cells, review_all=False, phase="monitor", version=s.version, at=1, ct=ct,
+             config=CONFIG, now=NOW)  # fmt: skip
+    assert s.evidence.total("drafts") == drafts and s.refused_tallies == 1
+    on_tally(s, [(95, 995, 0, [ct.audit.monitor] * 5)], review_all=False, phase="monitor",
+             version=s.version, at=1, ct=ct, config=CONFIG, now=NOW)  # fmt: skip
+    assert s.evidence.total("drafts") == drafts + 1000 and s.refused_tallies == 1
+
+
+def test_an_audit_verdict_after_its_slice_was_fed_still_reaches_the_drift_alarm(
+    policy: Policy,
+) -> None:
+    ct = policy.content_types["customer_email"]
+    s = certified_everywhere(policy)
+    draft = {"confidence": 0.97, "q": ct.audit.floor, "reason": "audit", "version": s.version,
+             "at": 1, "phase": "explore"}  # fmt: skip
+    assert note_routed(s, reviewed=True, drafts=1, **draft)  # type: ignore[arg-type]
+    late = 1 + evidence.SLICES  # the slice has waited verdict_wait: fed, its verdict an error
+    learnt = learn(s, **draft, error=True, ct=ct, config=CONFIG, now=late)  # type: ignore[arg-type]
+    assert learnt.counted  # (walked at once: the slice was still open)
+    certify(s, ct, CONFIG, now=late + 1)
+    assert s.evidence.closed_through >= 1
+    before = s.cusum
+    learnt = learn(s, **draft, error=True, ct=ct, config=CONFIG, now=late + 1)  # type: ignore[arg-type]
+    assert not learnt.counted and s.cusum > before
+
+
+def test_the_explore_phase_is_left_out_of_events_so_older_readers_still_read_them() -> None:
+    routed = examples.routed_draft()
+    assert routed.audit_phase == "explore" and "audit_phase" not in routed.model_dump(mode="json")
+    monitored = routed.model_copy(update={"audit_phase": "monitor"})
+    body = monitored.model_dump_json()
+    assert '"audit_phase":"monitor"' in body
+    assert type(routed).model_validate_json(body).audit_phase == "monitor"
+    snapshot = RoutingSnapshot.of(routed)
+    assert "audit_phase" not in snapshot.model_dump(mode="json")
+    assert RoutingSnapshot.of(monitored).model_dump(mode="json")["audit_phase"] == "monitor"
+    tally = RoutingTally(content_type="chat_reply", threshold_version=1, slice=3, review_all=False,
+                         cells=[])  # fmt: skip
+    assert "audit_phase" not in tally.model_dump(mode="json")
+
+
+def test_a_floor_given_as_text_under_the_default_monitor_rate_monitors_at_it() -> None:
+    assert AuditPolicy.model_validate({"floor": "0.003"}).monitor == pytest.approx(0.003)

@@ -351,7 +351,8 @@ def test_a_drift_alarm_serves_the_strictest_threshold_it_knows(
               else None, cusum=CONFIG.drift.h)  # fmt: skip
     version = s.version
     # One audited escape: the CUSUM, already at h, passes it.
-    routed_then_learnt(s, policy, confidence=0.995, q=ct.audit.floor, reason="audit", error=True)  # fmt: skip
+    routed_then_learnt(s, policy, confidence=0.995, q=ct.audit.floor, reason="audit",
+                       error=True)  # fmt: skip
     assert (s.mode, s.threshold) == (mode_after, after)
     assert s.threshold >= served
     assert s.cusum == 0.0 and s.version > version

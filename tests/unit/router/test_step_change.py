@@ -63,15 +63,15 @@ def _step_run(
 ) -> bool:  # fmt: skip
     """Does the type certify again after the change?"""
     rng = random.Random(seed)
-    s, at = TypeState.from_dict(good[0], ct), good[1]
+    s, change = TypeState.from_dict(good[0], ct), good[1]
     old = s.version
     note_routed(s, confidence=0.97, q=1.0, reason="review_all", phase="explore", reviewed=True,
-                version=old, at=at, drafts=LATE)  # fmt: skip
+                version=old, at=change, drafts=LATE)  # fmt: skip
     _tighten(s, ct, CONFIG, why="step change", review_all=True)
     assert (s.mode, s.certified) == ("review_all", None)
-    late = [(at, False)] * LATE
+    late = [(change, False)] * LATE
     waiting: list[tuple[int, int, bool]] = []
-    for at in range(at + 1, at + 1 + drafts_after // BATCH):
+    for at in range(change + 1, change + 1 + drafts_after // BATCH):
         assert note_routed(s, confidence=0.97, q=1.0, reason="review_all", phase="explore",
                            reviewed=True, version=s.version, at=at, drafts=BATCH)  # fmt: skip
         for _ in range(BATCH):  # rejects come later than approvals

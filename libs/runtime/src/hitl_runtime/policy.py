@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from hitl_schemas.events import Priority
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+MONITOR_RATE = 0.005  # the default audit rate once a type monitors
 CommitmentKind = Literal["refund", "guarantee", "legal", "medical", "financial", "deadline"]
 
 
@@ -39,13 +40,26 @@ class AuditPolicy(_Strict):
     Two phases once a threshold is certified. *Explore* (and before any certificate): q =
     `floor` + `near_threshold` ramped down over `near_width` above the threshold, while a looser
     threshold is worth certifying. *Monitor*, once none is: a uniform `monitor` rate, enough for
-    the drift alarm (a 6x rise in errors is caught after a median ~82 uniform audits, so after
-    ~82 / monitor auto-approved drafts) and the breach check."""
+    the drift alarm (a tripling of errors is caught after a median ~120 audits, so after ~120 /
+    monitor auto-approved drafts) and the breach check."""
 
     floor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.02
     near_threshold: Fraction = 0.10
     near_width: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
-    monitor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.005
+    monitor: Annotated[float, Field(gt=0.0, le=1.0)] = MONITOR_RATE
+
+    @model_validator(mode="before")
+    @classmethod
+    def _monitor_defaults_to_at_most_floor(cls, data: Any) -> Any:
+        # A policy that lowers the floor under the default monitor rate monitors at its floor.
+        if isinstance(data, dict) and "monitor" not in data and "floor" in data:
+            try:
+                floor = float(data["floor"])
+            except (TypeError, ValueError):
+                return data  # the floor's own check names what is wrong with it
+            if 0 < floor < MONITOR_RATE:
+                return {**data, "monitor": data["floor"]}
+        return data
 
     @model_validator(mode="after")
     def _monitor_at_most_floor(self) -> AuditPolicy:

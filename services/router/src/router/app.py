@@ -122,6 +122,15 @@ def apply_decision(
     )  # fmt: skip
 
 
+def _count_rise(
+    counter: Any, label: str, field: str, stored: dict[str, Any] | None, value: dict[str, Any]
+) -> None:
+    """Add to `counter` what a record added to the stored state's count `field`."""
+    rise = value["state"].get(field, 0) - (stored["state"].get(field, 0) if stored else 0)
+    if rise > 0:
+        counter.labels(label).inc(rise)
+
+
 def apply_tally(
     stored: dict[str, Any] | None,
     tally: RoutingTally,
@@ -277,14 +286,12 @@ def bootstrap(settings: RouterSettings, *, policy: Policy | None = None) -> Rout
             if value is None:
                 continue
             states[key] = json.dumps(value).encode()
+            label = content_type_label(record.content_type, policy.content_types)
             if isinstance(record, Decision):
-                label = content_type_label(record.content_type, policy.content_types)
                 metrics.DECISIONS_LEARNED.labels(label).inc()
-                unmatched = value["state"]["unmatched_verdicts"] - (
-                    stored["state"].get("unmatched_verdicts", 0) if stored else 0
-                )
-                if unmatched > 0:
-                    metrics.UNMATCHED_VERDICTS.labels(label).inc(unmatched)
+                _count_rise(metrics.UNMATCHED_VERDICTS, label, "unmatched_verdicts", stored, value)
+            else:
+                _count_rise(metrics.REFUSED_TALLIES, label, "refused_tallies", stored, value)
             for state in published:
                 body = encode(state)
                 await thresholds.send(

@@ -79,6 +79,8 @@ class TypeState:
     # Verdicts with no routed draft of their kind waiting (never routed by this router, or
     # learnt twice): refused by the certificate, counted here and in a metric.
     unmatched_verdicts: int = 0
+    # Tallies refused whole: an audit in them had q below its bet class's q_min.
+    refused_tallies: int = 0
     evidence: Evidence = field(
         default_factory=lambda: Evidence(target=0.02, floor=0.02, monitor=0.005)
     )  # replaced by `initial_state` and `from_dict`
@@ -91,11 +93,18 @@ class TypeState:
     def from_dict(cls, data: dict[str, Any], ct: ContentTypePolicy) -> TypeState:
         """Read a stored state back. A state stored before the anytime-valid certificate (its
         decayed `ledger`), or with evidence for another target or audit rates than the policy's
-        now, starts again as a new type would: that evidence tests another hypothesis."""
+        now, starts again as a new type would: that evidence tests another hypothesis. Evidence
+        stored before audits had a monitor phase holds no monitored drafts, so its bets are the
+        same under any monitor rate: it is read as the policy's."""
         known = {f for f in cls.__dataclass_fields__ if f != "evidence"}
         state = cls(**{k: v for k, v in data.items() if k in known})
         stored = data.get("evidence")
-        ev = Evidence.from_dict(stored) if isinstance(stored, dict) else None
+        if isinstance(stored, dict) and "monitor" not in stored:
+            stored = stored | {"monitor": ct.audit.monitor}
+        try:
+            ev = Evidence.from_dict(stored) if isinstance(stored, dict) else None
+        except ValueError:
+            ev = None  # unreadable: start again rather than stop learning for the type
         if ev is None or (ev.target, ev.floor, ev.monitor) != _design(ct):
             fresh = initial_state(state.content_type, ct)
             fresh.version = state.version + 1
@@ -333,9 +342,14 @@ def learn(
     state.since_certification += 1
     if not counted and state.evidence.counts_version(version):
         state.unmatched_verdicts += 1
-    if audit and counted:
-        # Every audit, each against its own bucket's baseline (router.drift); a verdict the
-        # certificate refused (never routed here, or learnt twice) raises no alarm either.
+    late = (
+        at is not None and state.evidence.counts_version(version)
+        and at <= state.evidence.closed_through
+    )  # fmt: skip
+    if audit and (counted or late):
+        # Every audit, each against its own bucket's baseline (router.drift), a late one too
+        # (its slice was fed already, the verdict counted an error there); a verdict refused
+        # for any other reason (never routed here, or learnt twice) raises no alarm.
         state.cusum = cusum_step(state.cusum, error, p0, config.drift)
         if alarm(state.cusum, config.drift):
             _tighten(state, ct, config, why=ALARM)
@@ -531,7 +545,8 @@ def _pays(
     and every candidate between have estimated escapes under the target) and the reviews it
     would save over the horizon (HORIZON x the drafts seen) exceed the extra reviews until it
     and all between cross, at the pace their estimates predict."""
-    assert result.threshold is not None
+    if result.threshold is None:
+        return False
     target = ct.target_escape_rate
     drafts = ev.total("drafts")
     served = ev.tail_drafts(result.threshold) / drafts  # auto-approved by the frontier
@@ -624,6 +639,13 @@ def on_tally(
     cell."""
     before = _serving(state)
     reason: RouteReasonKind = "review_all" if review_all else "above_threshold"
+    q_min = state.evidence.q_min(bet_class(reason, phase))
+    if any(q < q_min * (1 - 1e-9) for *_, audit_q in cells for q in audit_q):
+        # Audits drawn at lower rates than this certificate's bets allow (a route replica on
+        # another policy's audit rates): counting the batch's unseen drafts without its audits
+        # would bias the test towards clean, so none of the batch counts.
+        state.refused_tallies += 1
+        return state, []
     for bucket, auto, reviewed, audit_q in cells:
         count = partial(note_routed, state, confidence=(bucket + 0.5) / 100, reason=reason,
                         phase=phase, version=version, at=at)  # fmt: skip

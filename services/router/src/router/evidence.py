@@ -25,8 +25,8 @@ Bets. Drafts routed while every draft of the type is reviewed (review-all: q = 1
 with q_min = 1; those routed while the type audits at its monitor rate with q_min = that rate;
 all the others with q_min = the audit floor, the smallest q a draft above the threshold can
 have then. The class is fixed by the mode and audit phase the draft was routed in, before its
-verdict, never by its own score or q. An audit's q is rounded down to a 10 % grid (`_grid`): its error
-then weighs up to 10 % more than 1/q, never less, and the slices stay small.
+verdict, never by its own score or q. An audit's q is rounded down to a 10 % grid (`_grid`): its
+error then weighs up to 10 % more than 1/q, never less, and the slices stay small.
 
 Fixed-sequence walk (Learn-then-Test): candidates from strict to loose; a candidate is certified
 once its e-value has ever crossed, and the walk stops at the first that has not. It starts at

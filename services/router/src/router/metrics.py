@@ -28,6 +28,11 @@ ESCAPE_UPPER_BOUND = Gauge(
     ["content_type"],
 )
 ESCAPE_TARGET = Gauge("hitl_router_escape_rate_target", "Target escape rate.", ["content_type"])
+AUDIT_MONITORING = Gauge(
+    "hitl_router_audit_monitoring",
+    "1 while the type audits at its light monitor rate, 0 while it explores.",
+    ["content_type"],
+)
 DUPLICATE_DRAFTS = Counter(
     "hitl_router_duplicate_drafts_total",
     "Records of a draft id already routed: copy (same content, dropped) or reused (other "
@@ -42,6 +47,12 @@ UNMATCHED_VERDICTS = Counter(
     "hitl_router_unmatched_verdicts_total",
     "Verdicts the certificate refused: no draft of their score bucket routed for review was "
     "waiting for one (a draft this router never routed, or a verdict learnt twice).",
+    ["content_type"],
+)
+REFUSED_TALLIES = Counter(
+    "hitl_router_refused_tallies_total",
+    "Route batches' tallies the certificate refused whole: an audit in them was drawn at a "
+    "lower rate than the certificate's bets allow (a route replica on other audit rates).",
     ["content_type"],
 )
 ROUTING_SECONDS = Histogram(
@@ -61,6 +72,7 @@ def export_threshold(state: ThresholdState, known: Container[str]) -> None:
         return
     THRESHOLD.labels(ct).set(state.threshold)
     ESCAPE_TARGET.labels(ct).set(state.target_escape_rate)
+    AUDIT_MONITORING.labels(ct).set(1.0 if state.audit_phase == "monitor" else 0.0)
     if state.escape_estimate is not None:
         ESCAPE_ESTIMATE.labels(ct).set(state.escape_estimate)
     if state.escape_upper_bound is not None:

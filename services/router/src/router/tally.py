@@ -18,14 +18,14 @@ thresholds carry, and the learner drops one that no router key signed (`tally_ve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from hitl_runtime.signing import Verifier, verifier_for
 from hitl_schemas.common import ContentType, Probability
+from hitl_schemas.events import AuditPhase, without_exploring
 from router.config import RouterSettings
-from hitl_schemas.events import AuditPhase
 from router.evidence import BUCKETS, bucket_of
 
 # The record's CloudEvents type on the by-type topic, next to the decisions it precedes.
@@ -51,6 +51,10 @@ class RoutingTally(BaseModel):
     review_all: bool  # routed while every draft of the type was reviewed
     audit_phase: AuditPhase = "explore"  # with review_all, the drafts' bet class
     cells: Annotated[list[TallyCell], Field(max_length=BUCKETS)]
+
+    @model_serializer(mode="wrap")
+    def _omit_explore(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_exploring(handler(self))
 
 
 @dataclass
