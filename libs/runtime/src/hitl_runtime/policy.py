@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hitl_runtime.signal_names import BUILTIN_SIGNALS, unknown_signal
 from hitl_schemas.events import Priority
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -123,11 +124,36 @@ class ContentTypePolicy(_Strict):
     checklist: list[str] = Field(default_factory=list)
 
 
+SignalName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
 class Policy(_Strict):
     version: Literal[1] = 1
     tiers: Annotated[list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]], Field(min_length=1)]
     unknown_content_type_tier: str = "senior"
+    # Plug-in signals (hitl_runtime.signal_names) the scorer loads by name, next to its own.
+    signals: Annotated[list[SignalName], Field(max_length=32)] = Field(default_factory=list)
     content_types: Annotated[dict[str, ContentTypePolicy], Field(min_length=1)]
+
+    @property
+    def known_signals(self) -> frozenset[str]:
+        return frozenset(BUILTIN_SIGNALS) | frozenset(self.signals)
+
+    @model_validator(mode="after")
+    def _signals_known(self) -> Policy:
+        builtin = sorted(set(self.signals) & set(BUILTIN_SIGNALS))
+        if builtin:
+            raise ValueError(
+                f"signals lists {', '.join(builtin)}, the scorer's own: list plug-ins only"
+            )
+        for name, ct in self.content_types.items():
+            for rule in ct.hard_rules:
+                if rule.signal not in self.known_signals:
+                    raise ValueError(
+                        f"content_types.{name}.hard_rules.{rule.name}.signal: "
+                        + unknown_signal(rule.signal, self.known_signals)
+                    )
+        return self
 
     @model_validator(mode="after")
     def _tiers_known(self) -> Policy:

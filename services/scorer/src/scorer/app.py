@@ -28,6 +28,7 @@ from scorer.config import ScorerSettings
 from scorer.metrics import DRAFTS_SCORED, SCORING_SECONDS, SIGNAL_FAILURES, SIGNAL_SECONDS
 from scorer.model import load_model, prior
 from scorer.model_watch import ModelHolder, model_watcher
+from scorer.plugins import load_plugins
 from scorer.scoring import Scorer
 from scorer.signals.toxicity import ToxicityClassifier
 
@@ -122,10 +123,12 @@ def bootstrap(
     watch_models: bool = True,
 ) -> ScorerService:
     """Build the service from settings; tests inject clients or the policy."""
+    policy = policy or load_policy(settings.policy_file)
     scorer = Scorer(
-        policy=policy or load_policy(settings.policy_file),
+        policy=policy,
         toxicity=toxicity or ToxicityClassifier(),
         max_spans_per_signal=settings.max_spans_per_signal,
+        plugins=load_plugins(policy.signals),
     )
     producer = producer or make_producer(
         settings, transactional_id=settings.scoped(settings.effective_transactional_id)

@@ -19,6 +19,7 @@ from hitl_runtime.serde import EventValidationError, decode
 from hitl_schemas import Draft, Limits, ModelVersion, ScoredDraft
 from scorer.config import ScorerSettings
 from scorer.model import Combiner, load_model, prior
+from scorer.plugins import load_plugins
 from scorer.scoring import Scorer
 from scorer.signals.toxicity import ToxicityClassifier
 
@@ -87,7 +88,9 @@ def main(argv: list[str]) -> int:
     if args.model:
         version = ModelVersion.model_validate_json(Path(args.model).read_bytes())
     model = load_model(version)
-    scorer = Scorer(policy=policy, toxicity=ToxicityClassifier())
+    scorer = Scorer(
+        policy=policy, toxicity=ToxicityClassifier(), plugins=load_plugins(policy.signals)
+    )
 
     source = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")  # noqa: SIM115
     sink = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115

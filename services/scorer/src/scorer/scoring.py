@@ -53,6 +53,7 @@ class Scorer:
     policy: Policy
     toxicity: ToxicityClassifier
     max_spans_per_signal: int = MAX_SPANS_PER_SIGNAL
+    plugins: tuple[tuple[str, PerDraft], ...] = ()  # the policy's own signals (scorer.plugins)
 
     def _per_draft_signals(self, draft: Draft) -> list[tuple[str, PerDraft]]:
         ct = self.policy.for_type(draft.content_type)
@@ -65,6 +66,7 @@ class Scorer:
             ("commitments", lambda d: commitments(d, risky)),
             ("grounding", grounding),
             ("form", lambda d: form(d, form_policy)),
+            *self.plugins,
         ]
 
     def score_batch(
