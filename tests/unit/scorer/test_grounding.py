@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from hitl_schemas import DraftContext, SourceDocument, examples
 from scorer.signals.grounding import Reference, claims, grounding
 from testkit import make_draft
 
@@ -80,3 +81,22 @@ def test_month_first_dates_in_the_reference_start_at_a_word(
     reference: str, found: set[tuple[str, str]]
 ) -> None:
     assert Reference(reference).month_first == found
+
+
+def test_a_flagged_figure_says_what_the_sources_state() -> None:
+    """A reviewer fixes a wrong amount or date in one look: the label quotes the source."""
+    order = SourceDocument(
+        source_id="order-58213",
+        title="Order record",
+        text="Order 58213: paid £59.99. Refund issued 6 November: £59.99 to the original card.",
+    )
+    draft = examples.draft(
+        text="We issued your refund of £64.50 on 7 November under clause 9.1.",
+        context=DraftContext(sources=[order]),
+    )
+    labels = [s.label for s in grounding(draft).spans]
+    assert labels == [
+        "£64.50 not in the sources; the sources say Order record: £59.99",
+        "7 November not in the sources; the sources say Order record: 6 November",
+        "clause 9.1 not in the sources",  # the sources hold no clause to quote
+    ]

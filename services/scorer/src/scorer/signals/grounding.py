@@ -314,6 +314,32 @@ def reference_text(draft: Draft) -> str:
     return "\n".join([ctx.prompt, ctx.customer_message or "", *(s.text for s in ctx.sources)])
 
 
+SHOWN_PER_KIND = 3  # values of a kind a flagged claim's label quotes from the sources
+
+
+def _what_sources_state(draft: Draft) -> dict[str, str]:
+    """Per claim kind, what the sources say, for a reviewer to fix a flagged figure in one
+    look: "Order record: £59.99" (the first SHOWN_PER_KIND values of the kind, as written)."""
+    shown: dict[str, list[str]] = {}
+    for source in draft.context.sources:
+        for claim in _source_claims(source.text):
+            values = shown.setdefault(claim.kind, [])
+            value = f"{source.title or source.source_id}: {source.text[claim.start : claim.end]}"
+            if len(values) < SHOWN_PER_KIND and value not in values:
+                values.append(value)
+    return {kind: "; ".join(values) for kind, values in shown.items()}
+
+
+@lru_cache(maxsize=16)  # as `_reference`: bounded memory whatever the sources' sizes
+def _source_claims(text: str) -> tuple[Claim, ...]:
+    # A source is shared by many drafts: read once. One with more figures than a draft may
+    # carry is not quoted from (the labels stay short; the claim is still flagged).
+    try:
+        return tuple(c for c in claims(text) if c.kind != "quote")
+    except TooManyClaims:
+        return ()
+
+
 def grounding(draft: Draft) -> SignalResult:
     found = claims(draft.text)
     if not found:
@@ -326,16 +352,19 @@ def grounding(draft: Draft) -> SignalResult:
     spans: list[SpanAt] = []
     weight = 0.0
     kinds: dict[str, int] = {}
+    stated: dict[str, str] | None = None
     for claim, ok in zip(found, Reference.of(ref_text).supported(found), strict=True):
         if ok:
             continue
         weight += WEIGHTS[claim.kind]
         kinds[claim.kind] = kinds.get(claim.kind, 0) + 1
-        label = (
-            "quoted text not found in the sources"
-            if claim.kind == "quote"
-            else (f"{claim.kind} {claim.key} not in the sources")
-        )
+        if claim.kind == "quote":
+            label = "quoted text not found in the sources"
+        else:
+            stated = _what_sources_state(draft) if stated is None else stated
+            said = stated.get(claim.kind)
+            written = " ".join(draft.text[claim.start : claim.end].split())[:40]
+            label = f"{written} not in the sources" + (f"; the sources say {said}" if said else "")
         spans.append(span(claim.start, claim.end, label))
     return SignalResult(
         saturate(weight),
