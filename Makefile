@@ -72,6 +72,7 @@ bench: bench-routing bench-learning bench-fuzz bench-scorer ## all benchmarks (~
 	$(UV) run --locked python -m bench.scorer_real_bench
 	$(UV) run --locked python -m bench.router_bench
 	$(UV) run --locked python -m bench.certificate_validity_bench
+	$(UV) run --locked python -m bench.drift_bench
 	deploy/local/postgres.sh start
 	$(UV) run --locked python -m bench.review_bench
 	$(UV) run --locked python -m bench.summary
