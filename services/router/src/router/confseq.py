@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -192,15 +193,22 @@ def clean_drafts_to_certify(target: float, delta: float, q_min: float = 1.0) -> 
     return high
 
 
-def expected_growth(target: float, q_min: float, rate: float, q: float) -> float:
+def expected_growth(target: float, q_min: float, rate: ArrayLike, q: float) -> Any:
     """What one draft adds in expectation to the log capital of the best of the J bets (sized
-    for q_min), when it is an error with probability `rate` and a human sees it with
-    probability q >= q_min: the pace of the test, for planning how long certifying will take."""
-    seen_error = rate * q  # x = 1/q; otherwise x = 0
-    growth = seen_error * log_growth(target, q_min, 1.0 / q) + (1.0 - seen_error) * log_growth(
-        target, q_min, 0.0
-    )
-    return float(growth.max())
+    for q_min), when it is an error with probability `rate` (a number, or an array of them)
+    and a human sees it with probability q >= q_min: the pace of the test, for planning how
+    long certifying will take."""
+    error, clean = _seen_growth(target, q_min, q)
+    seen_error = np.asarray(rate, dtype=np.float64)[..., None] * q  # x = 1/q; otherwise x = 0
+    growth = (seen_error * error + (1.0 - seen_error) * clean).max(axis=-1)
+    return float(growth) if growth.ndim == 0 else growth
+
+
+@lru_cache(maxsize=64)
+def _seen_growth(
+    target: float, q_min: float, q: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    return log_growth(target, q_min, 1.0 / q), log_growth(target, q_min, 0.0)
 
 
 def bernoulli_kl(p: float, q: float) -> float:

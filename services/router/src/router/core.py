@@ -548,22 +548,32 @@ def _pays(
     if result.threshold is None:
         return False
     target = ct.target_escape_rate
-    drafts = ev.total("drafts")
-    served = ev.tail_drafts(result.threshold) / drafts  # auto-approved by the frontier
-    learning = 0.0  # drafts until every candidate up to this one crosses
-    for k in range(CANDIDATES.index(result.threshold) + 1, len(CANDIDATES)):
-        estimate, tail = ev.estimate(CANDIDATES[k]), ev.tail_drafts(CANDIDATES[k])
-        if estimate is None or estimate >= target:
-            return False
-        to_go = max(0.0, evidence.line(ct.delta) + evidence.MIXTURE_COST - result.best[k])
-        pace = expected_growth(target, q_min, estimate, q)
-        if pace <= 0.0:
-            return False
-        learning = max(learning, to_go / pace * drafts / tail)
-        saved = (tail / drafts - served) * (HORIZON * drafts - learning)
-        if learning * served * cost < saved:
-            return True
-    return False
+    first = CANDIDATES.index(result.threshold) + 1
+    buckets = _LOOSER[first]  # the looser candidates' buckets, strict to loose
+    drafts = float(ev.counts["drafts"].sum())
+    tails = np.cumsum(ev.counts["drafts"][::-1])[::-1]
+    served = tails[evidence.bucket_of(result.threshold)] / drafts  # auto-approved by it
+    tail = tails[buckets].astype(np.float64)
+    errors = np.cumsum(ev.weighted_errors[::-1])[::-1][buckets]
+    estimate = np.minimum(1.0, errors / np.maximum(tail, 1.0))
+    pace = expected_growth(target, q_min, estimate, q)
+    # Candidates count up to the first one that does not look certifiable.
+    usable = (tail > 0) & (estimate < target) & (pace > 0.0)
+    n = len(usable) if usable.all() else int(np.argmin(usable))
+    if n == 0:
+        return False
+    tail, pace = tail[:n], pace[:n]
+    to_go = np.maximum(0.0, evidence.line(ct.delta) + evidence.MIXTURE_COST
+                       - np.asarray(result.best[first : first + n]))  # fmt: skip
+    # Drafts until every candidate up to each one crosses, at its estimate's pace.
+    learning = np.maximum.accumulate(to_go / pace * drafts / tail)
+    saved = (tail / drafts - served) * (HORIZON * drafts - learning)
+    return bool((learning * served * cost < saved).any())
+
+
+# Per position in CANDIDATES, the buckets of the candidates from there on.
+_LOOSER = [np.asarray([evidence.bucket_of(t) for t in CANDIDATES[k:]], dtype=np.intp)
+           for k in range(len(CANDIDATES) + 1)]  # fmt: skip
 
 
 def threshold_event(state: TypeState, ct: ContentTypePolicy, now: datetime) -> ThresholdState:
