@@ -551,11 +551,9 @@ def _pays(
     first = CANDIDATES.index(result.threshold) + 1
     buckets = _LOOSER[first]  # the looser candidates' buckets, strict to loose
     drafts = float(ev.counts["drafts"].sum())
-    tails = np.cumsum(ev.counts["drafts"][::-1])[::-1]
-    served = tails[evidence.bucket_of(result.threshold)] / drafts  # auto-approved by it
-    tail = tails[buckets].astype(np.float64)
-    errors = np.cumsum(ev.weighted_errors[::-1])[::-1][buckets]
-    estimate = np.minimum(1.0, errors / np.maximum(tail, 1.0))
+    served = ev.tail_drafts(result.threshold) / drafts  # auto-approved by it
+    counts, estimate = ev.tails(buckets)
+    tail = counts.astype(np.float64)
     pace = expected_growth(target, q_min, estimate, q)
     # Candidates count up to the first one that does not look certifiable.
     usable = (tail > 0) & (estimate < target) & (pace > 0.0)
@@ -649,8 +647,10 @@ def on_tally(
     cell."""
     before = _serving(state)
     reason: RouteReasonKind = "review_all" if review_all else "above_threshold"
-    q_min = state.evidence.q_min(bet_class(reason, phase))
-    if any(q < q_min * (1 - 1e-9) for *_, audit_q in cells for q in audit_q):
+    bets = bet_class(reason, phase)
+    if not all(
+        evidence.bettable(state.evidence, bets, q) for *_, audit_q in cells for q in audit_q
+    ):
         # Audits drawn at lower rates than this certificate's bets allow (a route replica on
         # another policy's audit rates): counting the batch's unseen drafts without its audits
         # would bias the test towards clean, so none of the batch counts.

@@ -131,9 +131,15 @@ class Evidence:
     def estimate(self, threshold: float) -> float | None:
         """The Horvitz-Thompson escape rate above a threshold, verdicts so far (display and the
         breach check: a pending draft counts 0 here)."""
-        i = bucket_of(threshold)
-        drafts = int(self.counts["drafts"][i:].sum())
-        return min(1.0, float(self.weighted_errors[i:].sum()) / drafts) if drafts else None
+        drafts, rates = self.tails(np.asarray([bucket_of(threshold)], dtype=np.intp))
+        return float(rates[0]) if drafts[0] else None
+
+    def tails(self, buckets: NDArray[np.intp]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """For each bucket, the drafts at and above it and their Horvitz-Thompson escape rate
+        (0 where there are none)."""
+        drafts = np.cumsum(self.counts["drafts"][::-1])[::-1][buckets]
+        errors = np.cumsum(self.weighted_errors[::-1])[::-1][buckets]
+        return drafts, np.minimum(1.0, errors / np.maximum(drafts, 1))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -224,6 +230,12 @@ def _open_growth(ev: Evidence) -> NDArray[np.float64]:
     return sum((_slice_growth(ev, cells) for cells in ev.slices.values()), np.zeros((BUCKETS, J)))
 
 
+def bettable(ev: Evidence, bets: int, q: float) -> bool:
+    """Can a draft reviewed with probability q be counted in this bet class? Not below its
+    q_min: an error would then weigh more than the bets can take."""
+    return q >= ev.q_min(bets) * (1 - 1e-9)
+
+
 def routed(
     ev: Evidence, *, at: int, score: float, q: float, bets: int, reviewed: bool, drafts: int = 1
 ) -> bool:
@@ -232,7 +244,7 @@ def routed(
     False when their slice was fed already, or q is below their bet class's q_min (an error
     would then weigh more than the bets can take): they are left out."""
     q_min = ev.q_min(bets)
-    if drafts <= 0 or at <= ev.closed_through or q < q_min * (1 - 1e-9):
+    if drafts <= 0 or at <= ev.closed_through or not bettable(ev, bets, q):
         return False
     i = bucket_of(score)
     ev.counts["drafts"][i] += drafts
