@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from hitl_schemas import DraftContext, SourceDocument, examples
-from scorer.signals.grounding import Reference, claims, grounding
+from scorer.signals.grounding import _Indexed, claims, grounding
 from testkit import make_draft
 
 POLICY = (
@@ -68,19 +68,34 @@ def test_claim_extraction_normalises() -> None:
 
 
 @pytest.mark.parametrize(
-    ("reference", "found"),
+    ("reference", "month", "days"),
     [
-        ("Delivery by November 3rd.", {("november", "3")}),
-        ("(Nov. 03) and\nDec 24", {("nov", "03"), ("dec", "24")}),
-        ("snov 3, monday 4, decent 5", set()),  # a month inside a word is not a date
-        ("éjan 3 and _feb 4", set()),  # nor after any other word character
-        ("mar 123", set()),  # nor a day of three digits
+        ("Delivery by November 3rd.", 11, {"3"}),
+        ("(Nov. 03) and\nDec 24", 11, {"3"}),
+        ("(Nov. 03) and\nDec 24", 12, {"24"}),
+        ("snov 3, monday 4, decent 5", 11, set()),  # a month inside a word is not a date
+        ("snov 3, monday 4, decent 5", 12, set()),
+        ("Sept 9 and september 10 and sep 11", 9, {"9", "10", "11"}),
+        ("mar 123", 3, set()),  # nor a day of three digits
+        # Words are ASCII letters and digits, as for quotes: other characters separate them.
+        ("éjan 3 and _feb 4", 1, {"3"}),
     ],
 )
 def test_month_first_dates_in_the_reference_start_at_a_word(
-    reference: str, found: set[tuple[str, str]]
+    reference: str, month: int, days: set[str]
 ) -> None:
-    assert Reference(reference).month_first == found
+    assert _Indexed(reference).days_after(month) == days
+
+
+def test_a_claim_is_supported_by_any_one_text_of_the_reference() -> None:
+    draft = make_draft(
+        "Refund of $59.99 by 3 November, as section 4.2 says, within 14 days.",
+        sources=["Section 4.2.1: refunds within 14 days.", "Order total: $59.99."],
+        customer="I was told November 3rd.",
+    )
+    result = grounding(draft)
+    assert result.details["claims"] == 4
+    assert result.details["unsupported"] == 0
 
 
 def test_a_flagged_figure_says_what_the_sources_state() -> None:

@@ -161,15 +161,27 @@ class _CountingPattern:
         return self.pattern.findall(text)
 
 
+def _count_scans(monkeypatch: pytest.MonkeyPatch) -> dict[str, _CountingPattern]:
+    """Every pattern that reads a whole text of the reference, counting its long scans."""
+    counting: dict[str, _CountingPattern] = {"iso": _CountingPattern(g._ISO_DATE)}
+    monkeypatch.setattr(g, "_ISO_DATE", counting["iso"])
+    for table in ("_COUNT_BEFORE", "_DAY_BEFORE"):
+        wrapped = {}
+        for key, patterns in getattr(g, table).items():
+            wrapped[key] = tuple(_CountingPattern(p) for p in patterns)
+            counting.update({f"{table}[{key}]/{i}": c for i, c in enumerate(wrapped[key])})
+        monkeypatch.setattr(g, table, wrapped)
+    after = {m: _CountingPattern(p) for m, p in g._DAY_AFTER.items()}
+    counting.update({f"_DAY_AFTER[{m}]": c for m, c in after.items()})
+    monkeypatch.setattr(g, "_DAY_AFTER", after)
+    g._indexed.cache_clear()
+    return counting
+
+
 def test_the_reference_is_scanned_once_per_index_whatever_the_number_of_claims(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    patterns = {
-        name: _CountingPattern(getattr(g, name)) for name in ("_REF_NUMBERS", "_REF_MONTH_FIRST")
-    }
-    for name, counting in patterns.items():
-        monkeypatch.setattr(g, name, counting)
-    g._reference.cache_clear()
+    scans = _count_scans(monkeypatch)
     pieces = [
         f"${i},000 | section {i}.{i} | {i % 28 + 1} March | within {i} days | {i}% | #{1000 + i}"
         for i in range(40)
@@ -178,7 +190,66 @@ def test_the_reference_is_scanned_once_per_index_whatever_the_number_of_claims(
     source = "Terms: " + " ".join(f"{i}.{i % 7}.1 rule" for i in range(5_000))
     result = g.grounding(make_draft(text, sources=[source]))
     assert result.details["claims"] == 40 * 6 + 2
-    assert {name: p.long_scans for name, p in patterns.items()} == {
-        "_REF_NUMBERS": 1,
-        "_REF_MONTH_FIRST": 1,
+    # 40 March dates and 40 durations in days: each pattern they need reads the source once.
+    assert {name for name, c in scans.items() if c.long_scans} == {
+        "iso",
+        "_DAY_BEFORE[3]/0",
+        "_DAY_BEFORE[3]/1",
+        "_DAY_AFTER[3]",
+        "_COUNT_BEFORE[day]/0",
+        "_COUNT_BEFORE[day]/1",
     }
+    assert {c.long_scans for c in scans.values()} <= {0, 1}
+
+
+def test_a_text_shared_by_drafts_is_indexed_once_whatever_each_customer_wrote(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scans = _count_scans(monkeypatch)
+    policy = "Returns: " + " ".join(f"within {i} days for item {i}" for i in range(3_000))
+    for n in range(5):
+        draft = make_draft("You can return it within 14 days.", sources=[policy], customer=f"#{n}")
+        assert g.grounding(draft).details["unsupported"] == 0
+    # Five drafts, one read of the policy by each pattern the claim needs ("day", "days").
+    assert {name: c.long_scans for name, c in scans.items() if c.long_scans} == {
+        "_COUNT_BEFORE[day]/0": 1,
+        "_COUNT_BEFORE[day]/1": 1,
+    }
+
+
+@given(st.text(alphabet="0123456789.,;: a-$\n", max_size=400))
+def test_the_byte_scan_finds_the_numbers_the_claim_pattern_finds(text: str) -> None:
+    assert g._Indexed(text).numbers == frozenset(g._NUMBER.findall(text))
+
+
+@pytest.mark.parametrize(
+    ("reference", "claim"),
+    [
+        ("Returns within 14 days.", "within 14 days"),
+        ("Returns within 14\nbusiness days.", "within 14 business days"),
+        ("Returns: 14-day window.", "within 14 days"),
+        ("Delivered 3rd of November.", "on 3 November"),
+        ("Delivered 03 Nov 2026.", "on November 3rd"),
+        ("Delivered Nov. 3, 2026.", "on 3 Nov"),
+        ("Delivered 2026-11-03.", "on 3 November"),
+        ("Delivered November 3rd.", "on 2026-11-03"),
+    ],
+)
+def test_dates_and_durations_are_found_in_every_usual_form(reference: str, claim: str) -> None:
+    result = g.grounding(make_draft(f"It was {claim}.", sources=[reference]))
+    assert result.details == {"claims": 1, "unsupported": 0, "unsupported_kinds": {}}
+
+
+@pytest.mark.parametrize(
+    ("reference", "claim"),
+    [
+        ("Returns within 140 days.", "within 14 days"),
+        ("Returns within 14 weeks.", "within 14 days"),
+        ("Delivered 13 November.", "on 3 November"),
+        ("Delivered snov 3.", "on 3 November"),
+        ("Delivered 2026-11-30.", "on 3 November"),
+        ("Delivered 26-11-03.", "on 2026-11-03"),  # a two-digit year is not an ISO date
+    ],
+)
+def test_a_near_miss_does_not_support_a_date_or_duration(reference: str, claim: str) -> None:
+    assert g.grounding(make_draft(f"It was {claim}.", sources=[reference])).details["unsupported"]
