@@ -266,6 +266,7 @@ class Reference:
 # Bytes kept when a text is cut into number tokens: digits and the two marks.
 _NUMBER_BYTES = bytes(c if chr(c) in "0123456789.," else 0x20 for c in range(256))
 _MARKS_RUN = re.compile(r"[.,]{2,}")
+_WITH_MARKS_RUN = re.compile(r"[^\n]*[.,]{2}[^\n]*")
 # "2026-11-03": found at its first dash (a literal, which sre finds by fast search), the year
 # checked behind it; a pattern opening with \d is tried at every digit of a text of numbers.
 _ISO_DATE = re.compile(r"-(\d\d-\d\d)(?!\d)(?<=\d{4}-\d\d-\d\d)")
@@ -322,11 +323,12 @@ class _Indexed:
         # The tokens `_NUMBER` finds: everything but digits and marks becomes a space, then each
         # distinct token loses its outer marks and splits at runs of marks ("1.,2" is 1 and 2).
         # Digits of other scripts are not read here: a claim in them is flagged, never passed.
-        raw = self.text.encode("ascii", "replace").translate(_NUMBER_BYTES).split()
-        found: set[str] = set()
-        for token in set(raw):
-            number = token.strip(b".,").decode("ascii")
-            found.update(_MARKS_RUN.split(number) if _MARKS_RUN.search(number) else (number,))
+        kept = self.text.encode("ascii", "replace").translate(_NUMBER_BYTES).decode("ascii")
+        found = {token.strip(".,") for token in set(kept.split())}
+        if _MARKS_RUN.search(kept):  # "1.,2" is 1 and 2: the tokens with a run, in one scan
+            for token in _WITH_MARKS_RUN.findall("\n".join(found)):
+                found.remove(token)
+                found.update(_MARKS_RUN.split(token))
         found.discard("")
         return frozenset(found)
 
@@ -380,22 +382,31 @@ def reference_texts(draft: Draft) -> list[str]:
 
 
 SHOWN_PER_KIND = 3  # values of a kind a flagged claim's label quotes from the sources
+# What the labels quote is read from the start of each source, and from this much text in all:
+# the first values of a kind are what a label shows, and a 400,000-character source of numbers
+# would otherwise cost as much to quote from as to check.
+QUOTED_FROM_CHARS = 8_000
 
 
 def _what_sources_state(draft: Draft) -> dict[str, str]:
     """Per claim kind, what the sources say, for a reviewer to fix a flagged figure in one
     look: "Order record: £59.99" (the first SHOWN_PER_KIND values of the kind, as written)."""
     shown: dict[str, list[str]] = {}
+    budget = QUOTED_FROM_CHARS
     for source in draft.context.sources:
-        for claim in _source_claims(source.text):
+        if budget <= 0:
+            break
+        head = source.text[:budget]
+        budget -= len(head)
+        for claim in _source_claims(head):
             values = shown.setdefault(claim.kind, [])
-            value = f"{source.title or source.source_id}: {source.text[claim.start : claim.end]}"
+            value = f"{source.title or source.source_id}: {head[claim.start : claim.end]}"
             if len(values) < SHOWN_PER_KIND and value not in values:
                 values.append(value)
     return {kind: "; ".join(values) for kind, values in shown.items()}
 
 
-@lru_cache(maxsize=16)  # as `_reference`: bounded memory whatever the sources' sizes
+@lru_cache(maxsize=16)  # as `_indexed`: bounded memory whatever the sources' sizes
 def _source_claims(text: str) -> tuple[Claim, ...]:
     # A source is shared by many drafts: read once. One with more figures than a draft may
     # carry is not quoted from (the labels stay short; the claim is still flagged).
