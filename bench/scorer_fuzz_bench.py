@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import write_result
+from hitl_runtime.heap import settle
 from hitl_runtime.policy import load_policy
 from hitl_runtime.serde import decode, encode
 from hitl_runtime.settings import ServiceSettings
@@ -412,6 +413,7 @@ def run(per_generator: int, only: list[str], seed: int) -> dict[str, Any]:
     scorer.score_batch(
         [build(0, GENERATORS["amounts"](random.Random(0), 100, 100), TYPES[0], limits)], model
     )
+    settle()  # as the scorer does once it has started (python -m scorer)
     rng = random.Random(seed)
     index = 0
     by_generator: dict[str, Any] = {}

@@ -7,6 +7,7 @@ import sys
 import threading
 
 from hitl_runtime.health import STAGES, start_watchdog
+from hitl_runtime.heap import settle
 from hitl_runtime.logs import configure_logging
 from hitl_runtime.metrics import serve_metrics
 from hitl_runtime.policy import PolicyError
@@ -30,6 +31,7 @@ def run_service() -> int:
         return 2
     serve_metrics(settings.metrics_port, health=STAGES, stall_seconds=settings.stage_stall_seconds)
     start_watchdog(settings)
+    settle()  # the model and metadata just loaded: out of every later collection's walk
     service.run(stop)
     return 0
 

@@ -21,6 +21,7 @@ from scorer.signals.commitments import commitments
 from scorer.signals.form import form
 from scorer.signals.grounding import grounding
 from scorer.signals.pii import pii
+from scorer.signals.pii import prepare as prepare_pii
 from scorer.signals.producer import producer_confidence
 from scorer.signals.toxicity import ToxicityClassifier, tone
 
@@ -54,6 +55,9 @@ class Scorer:
     toxicity: ToxicityClassifier
     max_spans_per_signal: int = MAX_SPANS_PER_SIGNAL
     plugins: tuple[tuple[str, PerDraft], ...] = ()  # the policy's own signals (scorer.plugins)
+
+    def __post_init__(self) -> None:
+        prepare_pii()  # at start, not on the first draft from each country
 
     def _per_draft_signals(self, draft: Draft) -> list[tuple[str, PerDraft]]:
         ct = self.policy.for_type(draft.content_type)

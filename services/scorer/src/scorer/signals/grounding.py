@@ -22,6 +22,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from itertools import islice
 
 from hitl_schemas import Draft
 from scorer.signals.base import SignalResult, SpanAt, saturate, span
@@ -141,11 +142,14 @@ def _words(text: str) -> str:
 def claims(text: str) -> list[Claim]:
     """Every checkable fact in `text`, with its normalised key; raises TooManyClaims past the
     caps (without looking at the rest of the text)."""
+    # Counted before any is classified: a draft past the cap costs one scan, not a thousand
+    # classifications before it is refused.
+    numbers = list(islice(_NUMBER.finditer(text), MAX_NUMBERS + 1))
+    if len(numbers) > MAX_NUMBERS:
+        raise TooManyClaims(f"more than {MAX_NUMBERS} numbers; review the draft")
     low = _lower(text)
     found: list[Claim] = []
-    for count, m in enumerate(_NUMBER.finditer(text), start=1):
-        if count > MAX_NUMBERS:
-            raise TooManyClaims(f"more than {MAX_NUMBERS} numbers; review the draft")
+    for m in numbers:
         found.extend(_classify(low, m.group(), m.start(), m.end()))
         if len(found) > MAX_CLAIMS:
             raise TooManyClaims(f"more than {MAX_CLAIMS} claims to check; review the draft")
