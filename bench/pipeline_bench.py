@@ -30,6 +30,7 @@ from bench.broker_bench import broker_ceiling
 from bench.common import write_result
 from hitl_runtime.kafka import EventPublisher, make_admin, make_producer
 from hitl_runtime.settings import ServiceSettings
+from hitl_runtime.signing import dev_service_env
 from hitl_runtime.topics import create_topics
 from hitl_schemas import Draft
 from hitl_sim.procs import Supervisor, free_port
@@ -77,6 +78,8 @@ class Pipeline:
             "HITL_POLICY_FILE": str(ROOT / "policy" / "default.yaml"),
             "HITL_LOG_LEVEL": os.environ.get("HITL_LOG_LEVEL", "WARNING"),
         }
+        trust, own_keys = dev_service_env()  # as a deployment: each writer signs, readers verify
+        env |= trust
         for n in range(scorers):
             own = {"HITL_METRICS_PORT": str(free_port()), "HITL_INSTANCE_ID": f"pb-scorer-{n}"}
             self.supervisor.start(f"scorer-{n}", "scorer", env | own)
@@ -84,7 +87,7 @@ class Pipeline:
             "HITL_METRICS_PORT": str(free_port()),
             "HITL_INSTANCE_ID": "pb-router",
             "HITL_DATA_DIR": str(self.logs / "router"),
-        }
+        } | own_keys.get("router", {})
         self.supervisor.start("router", "router", env | own)
         self.publisher = EventPublisher(make_producer(self.settings), self.settings)
         self.reader = _reader(self.settings)

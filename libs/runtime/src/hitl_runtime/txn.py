@@ -120,8 +120,7 @@ class TransactionalLoop:
         self.consumer.subscribe(self.topics, **self.membership.callbacks)
         try:
             while not stop.is_set():
-                msgs = self.consumer.consume(self.batch_size, self.batch_timeout)
-                records = [m for m in msgs if usable(m)]
+                records = [m for m in self._next_batch() if usable(m)]
                 if records:
                     started = time.perf_counter()
                     BATCH_SIZE.labels(self.service, self.stage).observe(len(records))
@@ -137,6 +136,20 @@ class TransactionalLoop:
         finally:
             self.lag.clear()
             self.consumer.close()
+
+    def _next_batch(self) -> list[Message]:
+        """What has arrived, as soon as anything has: wait up to `batch_timeout` for one record,
+        then take what the consumer has already fetched, up to `batch_size`, without waiting.
+
+        `consume(batch_size, timeout)` alone returns early only when the batch is full, so at
+        low load every record waited the whole timeout before its stage began (two stages in a
+        row: ~100 ms of an idle system's latency). Taken this way, a lone draft is one
+        transaction, and under load the batch grows by itself: records keep arriving while a
+        batch is processed and committed, and the next take finds them already fetched."""
+        first = self.consumer.consume(1, self.batch_timeout)
+        if not first or self.batch_size == 1:
+            return first
+        return first + self.consumer.consume(self.batch_size - 1, 0)
 
     def _resume(self, call: Callable[[], object], what: str, stop: threading.Event) -> bool:
         """Call until it succeeds, retrying what librdkafka says to retry; False if stopped
