@@ -210,6 +210,48 @@ def test_claim_and_decide_publishes_one_decision_with_an_audit_trail(
     assert [t["action"] for t in trail] == ["decide", "claim"]
 
 
+def test_an_edit_is_re_read_by_the_scorer_checks_before_it_is_sent(
+    review_settings: ReviewApiSettings,
+) -> None:
+    """Issue 17: a figure the reviewer types that the sources do not support is a warning
+    beside the editor (not a block), for whoever may work the item."""
+    settings = review_settings.model_copy(update={"ingest": False})
+
+    async def scenario() -> None:
+        async with running(settings) as client:
+            await seed(client, [routed("d-1")])
+            alice = await add_reviewer(client, "rv-alice")
+            legal = await add_reviewer(client, "rv-legal", types=["legal_clause"])
+            item = (await client.post("/v1/items/claim-next", headers=alice)).json()
+            text = item["routed"]["draft"]["text"].replace("30 days", "45 days")
+            checked = await client.post(
+                "/v1/items/d-1/edit-check", json={"final_text": text}, headers=alice
+            )
+            assert checked.status_code == 200, checked.text
+            [warning] = checked.json()["warnings"]
+            assert text[warning["start"] : warning["end"]] == "45 days" and warning["new"]
+            assert "the sources say" in warning["label"]
+            denied = await client.post(
+                "/v1/items/d-1/edit-check", json={"final_text": text}, headers=legal
+            )
+            assert denied.status_code == 403, denied.text
+            too_long = await client.post(
+                "/v1/items/d-1/edit-check",
+                json={"final_text": "x" * (settings.max_text_chars + 1)},
+                headers=alice,
+            )
+            assert too_long.status_code == 422 and "HITL_MAX_TEXT_CHARS" in too_long.text
+            # A warning, not a block: the edit is decided as sent.
+            decided = await client.post(
+                "/v1/items/d-1/decision",
+                json={"verdict": "edit", "final_text": text, "reason_codes": ["wrong_date"]},
+                headers=alice,
+            )
+            assert decided.status_code == 200, decided.text
+
+    asyncio.run(scenario())
+
+
 def test_fifty_concurrent_reviewers_get_each_item_exactly_once(
     review_settings: ReviewApiSettings,
 ) -> None:

@@ -245,7 +245,11 @@ def test_reviewer_works_the_queue_on_the_page(
     editor.fill("")
     editor.press_sequentially("an ")
     expect(page.locator("#item-id")).to_have_text("w1")
+    # A figure the sources do not have is a warning beside the editor, re-read as one types.
+    editor.fill(EDITED + " We refund 😀 $99.00 now.")
+    expect(page.locator("#edit-warnings li.new")).to_contain_text("“$99.00”")
     editor.fill(EDITED)
+    expect(page.locator("#edit-warnings li")).to_have_count(0)
     expect(page.locator("#diff ins").first).to_be_visible()
     expect(page.locator("#diff del").first).to_be_visible()
     page.screenshot(path=SCREENSHOTS / "edit.png", full_page=True)

@@ -123,6 +123,17 @@ def check_lease_holder(
         raise Denied(409, f"your lease on item {item.draft_id} expired; claim it again")
 
 
+def check_edit_length(final_text: str, limits: Limits = DEFAULT_LIMITS) -> None:
+    if len(final_text) > limits.max_text_chars:
+        # The decision event could not carry it (nor could the draft have): refused here, not
+        # failed later while building the event.
+        raise Denied(
+            422,
+            f"final_text: {len(final_text)} characters, over the limit of "
+            f"{limits.max_text_chars} (HITL_MAX_TEXT_CHARS)",
+        )
+
+
 def check_verdict(
     verdict: Verdict,
     final_text: str | None,
@@ -132,14 +143,8 @@ def check_verdict(
 ) -> None:
     if verdict == "edit" and not (final_text and final_text.strip()):
         raise Denied(422, "final_text: an edit needs the edited text")
-    if final_text is not None and len(final_text) > limits.max_text_chars:
-        # The decision event could not carry it (nor could the draft have): refused here, not
-        # failed later while building the event.
-        raise Denied(
-            422,
-            f"final_text: {len(final_text)} characters, over the limit of "
-            f"{limits.max_text_chars} (HITL_MAX_TEXT_CHARS)",
-        )
+    if final_text is not None:
+        check_edit_length(final_text, limits)
     if verdict != "edit" and final_text is not None:
         raise Denied(422, "final_text: only an edit carries a final text")
     if verdict in ("reject", "edit") and not reason_codes:

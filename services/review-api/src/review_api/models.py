@@ -96,6 +96,15 @@ class DecideBody(_Body):
     )
 
 
+class EditCheckBody(_Body):
+    final_text: str = Field(description="The edited text, as the reviewer would send it.")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"final_text": "Your refund of $70.00 is on its way."}]},
+    )
+
+
 class EscalateBody(_Body):
     reason: Literal["unsure", "policy_question"]
     note: str = Field(default="", max_length=2000)

@@ -6,13 +6,17 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
+from hitl_schemas import RoutedDraft
 from review_api import service
 from review_api.deps import Caller, PolicyDep, Session, Settings
-from review_api.domain import check_can_work
+from review_api.domain import check_can_work, check_edit_length
+from review_api.edit_check import EditCheck, check_edit
 from review_api.models import (
     DecideBody,
     DecisionOut,
+    EditCheckBody,
     EscalateBody,
     ItemDetail,
     ItemSummary,
@@ -156,6 +160,24 @@ async def decide(
         verdict=body.verdict,
         status=status,
     )
+
+
+@router.post(
+    "/{draft_id}/edit-check",
+    response_model=EditCheck,
+    responses=refusals(401, 403, 404, 413, 422),
+    summary="Re-read an edit with the scorer's grounding and PII checks (warnings, not a block)",
+)
+async def edit_check(
+    draft_id: str, body: EditCheckBody, session: Session, caller: Caller, policy: PolicyDep,
+    settings: Settings,
+) -> EditCheck:  # fmt: skip
+    item = await service.get_item(session, draft_id)
+    check_can_work(caller, service._view(item), policy)
+    check_edit_length(body.final_text, settings.limits)
+    draft = RoutedDraft.model_validate_json(item.routed).draft
+    # The checks are CPU work (tens of ms at the size limits): off the event loop.
+    return await run_in_threadpool(check_edit, draft, body.final_text)
 
 
 @router.post(

@@ -143,6 +143,41 @@ function setEditing(on) {
 function updateDiff() {
   if (!state.item) return;
   renderDiff($("diff"), wordDiff(state.item.routed.draft.text, $("edit-text").value));
+  scheduleEditCheck();
+}
+
+// The edit re-read by the scorer's checks (POST .../edit-check), once typing pauses: a figure
+// the sources do not have, or personal data, is listed here; it never blocks the decision.
+let editCheckTimer = null;
+let editCheckSeq = 0;
+
+function scheduleEditCheck() {
+  clearTimeout(editCheckTimer);
+  editCheckTimer = setTimeout(() => checkEdit().catch(() => {}), 400);
+}
+
+async function checkEdit() {
+  const item = state.item;
+  if (!item || !state.editing) return;
+  const text = $("edit-text").value;
+  const seq = ++editCheckSeq;
+  const out = await api("POST", `/v1/items/${encodeURIComponent(item.draft_id)}/edit-check`,
+    { body: { final_text: text } });
+  if (seq !== editCheckSeq || state.item !== item) return; // a newer check, or another item
+  const list = $("edit-warnings");
+  list.replaceChildren();
+  for (const w of out.warnings) {
+    const li = document.createElement("li");
+    li.className = w.new ? "warning new" : "warning";
+    const quoted = [...text].slice(w.start, w.end).join(""); // offsets count code points
+    li.textContent = `${w.new ? "New: " : ""}${quoted ? `“${quoted}”: ` : ""}${w.label}`;
+    list.append(li);
+  }
+  if (out.left_out) {
+    const li = document.createElement("li");
+    li.textContent = `and ${out.left_out} more`;
+    list.append(li);
+  }
 }
 
 function selectedCodes() {
