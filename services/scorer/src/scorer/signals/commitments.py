@@ -3,7 +3,8 @@
 Which kinds are risky comes from the policy (`risky_commitments` per content type): a refund
 promise is the point of a `refund_offer` but a risk in a `chat_reply`. A commitment that the
 sources also state (the policy page says "full refund within 30 days") is reported as
-`supported` and weighs far less.
+`supported` and weighs far less; the sources are read through grounding's index of them (word
+for word, ignoring case and punctuation), so a large source is read once for both signals.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import JsonValue
 
 from hitl_schemas import Draft
 from scorer.signals.base import SignalResult, SpanAt, saturate, span
+from scorer.signals.grounding import Reference
 
 NAME = "commitments"
 # Bounds on one draft's work: spans built (the count per kind is in the details) and distinct
@@ -100,7 +102,7 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
 def commitments(draft: Draft, risky: Collection[str]) -> SignalResult:
     text = draft.text
     low = text.lower()
-    sources: str | None = None  # joined and lowercased on the first match only
+    sources: Reference | None = None  # indexed on the first match only (shared with grounding)
     stated: dict[str, bool] = {}  # phrase -> found in the sources: one search per phrase
     spans: list[SpanAt] = []
     found: dict[str, int] = {}
@@ -114,10 +116,10 @@ def commitments(draft: Draft, risky: Collection[str]) -> SignalResult:
             supported = stated.get(phrase)
             if supported is None:
                 if sources is None:
-                    sources = " ".join(s.text for s in draft.context.sources).lower()
+                    sources = Reference(s.text for s in draft.context.sources)
                 # Each search reads all the sources: past MAX_LOOKUPS distinct phrases a
                 # phrase counts as not stated (more risk, never less), so the work is bounded.
-                supported = len(stated) < MAX_LOOKUPS and bool(sources) and phrase in sources
+                supported = len(stated) < MAX_LOOKUPS and sources.states(phrase)
                 stated[phrase] = supported
             found[kind] = found.get(kind, 0) + 1
             unsupported += 0.15 if supported else 1.0
