@@ -24,9 +24,7 @@ from importlib.metadata import EntryPoint, entry_points
 from hitl_runtime.policy import PolicyError
 from hitl_runtime.signal_names import PLUGIN_GROUP
 from hitl_schemas import Draft
-from scorer.signals.base import SignalResult
-
-PerDraft = Callable[[Draft], SignalResult]
+from scorer.signals.base import PerDraft, SignalResult
 
 
 def load_plugins(

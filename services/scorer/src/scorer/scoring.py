@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -16,7 +16,7 @@ from hitl_runtime.policy import CommitmentKind, FormPolicy, Policy
 from hitl_schemas import Draft, Score, Signal, Span
 from scorer.features import features, ngram_vector
 from scorer.model import Combiner
-from scorer.signals.base import SignalResult
+from scorer.signals.base import PerDraft, SignalResult
 from scorer.signals.commitments import commitments
 from scorer.signals.form import form
 from scorer.signals.grounding import grounding
@@ -35,7 +35,6 @@ ALL_COMMITMENTS: tuple[CommitmentKind, ...] = (
 )
 DEFAULT_FORM = FormPolicy()
 
-PerDraft = Callable[[Draft], SignalResult]
 # Flagged spans a signal reports on one draft; the rest are counted (Signal.spans_omitted). A
 # reviewer reads a few dozen highlights, and 17,000 of them made a 2 MB event (issue 15).
 MAX_SPANS_PER_SIGNAL = 50

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pydantic import JsonValue
+
+from hitl_schemas import Draft
 
 
 class SpanAt(NamedTuple):
@@ -38,3 +41,6 @@ def span(start: int, end: int, label: str) -> SpanAt:
 def saturate(hits: float, per_hit: float = 0.6) -> float:
     """1 - (1 - per_hit)^hits: one hit is already strong, more hits approach 1."""
     return 1.0 - (1.0 - per_hit) ** hits if hits > 0 else 0.0
+
+
+PerDraft = Callable[[Draft], SignalResult]  # a signal read from one draft alone
