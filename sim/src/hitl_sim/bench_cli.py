@@ -120,8 +120,8 @@ def learning(args: argparse.Namespace, console: Console) -> int:
 
 
 def scorer(args: argparse.Namespace, console: Console) -> int:
-    from hitl_sim import corpora, scorer_eval
     from hitl_schemas import ModelVersion
+    from hitl_sim import corpora, scorer_eval
     from scorer.model import load_model, prior
     from scorer.scoring import Scorer
     from scorer.signals.toxicity import ToxicityClassifier
@@ -133,9 +133,7 @@ def scorer(args: argparse.Namespace, console: Console) -> int:
         raise corpora.CorpusError(
             f"unknown set {', '.join(unknown)}; choose from {', '.join(corpora.SETS)}"
         )
-    version = (
-        ModelVersion.model_validate_json(args.model.read_text()) if args.model else prior()
-    )
+    version = ModelVersion.model_validate_json(args.model.read_text()) if args.model else prior()
     model = load_model(version)
     engine = Scorer(policy=policy, toxicity=ToxicityClassifier())
     results: dict[str, dict[str, Any]] = {}

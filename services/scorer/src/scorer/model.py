@@ -6,9 +6,10 @@ model carries them, `ngram_weights . ngram_vector(text)` (hashed word n-grams, s
 calibration curve (isotonic points, linearly interpolated). Version `prior-2` (`prior()`, the
 package's `prior.json`) is fitted and calibrated on packaged corpora and the simulator under
 safety bounds (sim/src/hitl_sim/fit_prior.py, documented in the scorer README); feedback
-replaces it with a version trained on human verdicts. A model must pass `load_model` before it serves: unknown kind, unknown feature or
-parameter, non-finite number, bad curve, n-gram weights of another scheme or size, or a wrong
-fingerprint is refused and the serving model stays.
+replaces it with a version trained on human verdicts. A model must pass `load_model` before it
+serves: unknown kind, unknown feature or parameter, non-finite number, bad curve, n-gram
+weights of another scheme or size, or a wrong fingerprint is refused and the serving model
+stays.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
