@@ -220,14 +220,13 @@ def unsafe(
     model: Combiner, rows: Window, examples: Sequence[Example], floor: float
 ) -> dict[str, float]:
     """Per risk signal, how far (raw log-odds) a draft stays at or above `floor` with that
-    signal at full strength (1); empty when none does. The drafts: each clean
-    simulated draft without producer confidence, the business drafts the default thresholds
-    are for (tests/unit/sim/test_fit_prior.py does the same on the held-out customer e-mails).
-    Not the corpora's texts: on them the n-grams have learnt "news article" or "forum
-    comment", and how the prior does there is what `hitl-bench scorer` measures on their
-    held-out parts. Nor a draft with no words and no findings at all: in the corpora every
-    clean text carries a little toxicity and tone, so "none at all" scores near 1 there, and
-    no producer sends such a draft."""
+    signal at full strength (1); empty when none does. The drafts: each clean simulated draft
+    without producer confidence, the business drafts the default thresholds are for
+    (tests/unit/sim/test_fit_prior.py does the same on the held-out customer e-mails). Not the
+    insult comments: forum comments are no draft type's business text, and how the prior does
+    on them is what `hitl-bench scorer` measures on their test split. Nor a draft with no words
+    and no findings at all: every clean comment carries a little toxicity and tone, so "none at
+    all" scores near 1, and no producer sends such a draft."""
     checks: list[tuple[dict[str, float], str, Any]] = [
         (rows.feature_map(i), e.draft.content_type, rows.ngrams(i) if model.reads_text else None)
         for i, e in enumerate(examples)
@@ -330,9 +329,9 @@ def build(
     gaps = unsafe(model, rows, examples, floor)
     if gaps:
         raise PriorError(
-            f"a firing risk signal leaves a clean draft at or above {floor} (raw log-odds over "
+            f"a full-strength risk signal leaves a clean draft at or above {floor} (log-odds over "
             f"the limit: {', '.join(f'{k} {v:.2f}' for k, v in sorted(gaps.items()))}); raise "
-            "RISK_DROP"
+            "RISK_DROP or RISK_DROP_ALONE"
         )
     calibrated = [float(np.interp(p, model.curve_x, model.curve_y)) for p in oof]
     evaluation = per_set(calibrated, examples, policy)
