@@ -4,7 +4,7 @@ UV ?= uv
 PYTEST := $(UV) run --locked pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning bench-fuzz bench-scorer demo helm chaos soak compose-keys
+.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning bench-fuzz bench-scorer fit-prior demo helm chaos soak compose-keys
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ bench: bench-routing bench-learning bench-fuzz bench-scorer ## all benchmarks (~
 bench-scorer: ## the scorer on real, human-labelled text from packages (AUC, ECE, clean passed; no broker)
 	$(UV) run --locked hitl-bench scorer --json bench/results/scorer_real_text.json \
 	  --plot bench/results/scorer_real_text.png
+
+fit-prior: ## refit the scorer's shipped prior (prior-2) from packaged corpora and the simulator
+	$(UV) run --locked hitl-bench fit-prior --out services/scorer/src/scorer/prior.json
 
 bench-fuzz: ## worst per-draft scoring time over >= 2,000 adversarial drafts at the input limits (no broker)
 	$(UV) run --locked python -m bench.scorer_fuzz_bench --json bench/results/scorer_fuzz.json

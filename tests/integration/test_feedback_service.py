@@ -288,7 +288,7 @@ def test_retraining_publishes_a_better_model_and_the_running_scorer_serves_it(
     thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        assert service.models.current.version == "prior-1"
+        assert service.models.current.version == "prior-2"
         monkeypatch.setenv("HITL_KAFKA_BOOTSTRAP", kafka_bootstrap)
         monkeypatch.setenv("HITL_TOPIC_PREFIX", topics)
         monkeypatch.setenv("HITL_POLICY_FILE", str(ROOT / "policy" / "default.yaml"))

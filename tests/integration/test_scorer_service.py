@@ -146,7 +146,7 @@ def test_a_forged_model_is_refused_and_the_serving_one_stays(
     assert [e.kind for e in errors] == ["unverified"] * len(KINDS)
     for kind, error in zip(KINDS, errors, strict=True):
         assert WORDS[REASONS[kind]] in error.message, error.message
-    assert running_scorer.models.current.version == "prior-1"
+    assert running_scorer.models.current.version == "prior-2"
 
     publisher = EventPublisher(producer_factory(), scorer_settings, signer=signer)  # as feedback
     publisher.publish("scorer-models", "combiner", signed_elsewhere)

@@ -4,13 +4,15 @@
     hitl-bench replay  --input history.jsonl --policy policy.yaml --json out.json [--plot out.png]
     hitl-bench learning --scenario bench/scenarios/steady.yaml --json out.json
     hitl-bench scorer  --json out.json [--plot out.png] [--sets insults,bbc-business,...]
+    hitl-bench fit-prior --out services/scorer/src/scorer/prior.json
 
 `routing` simulates a scenario's drafts, scores them with the scorer's own code and replays them
 through the router's own policy code; `replay` does the same for a team's own history (one JSON
 object per line: draft_id, content_type, confidence, defect). Both print a table, write the same
 JSON shape and optionally plot each type's threshold and escape rate over the stream. `scorer`
 scores real, human-labelled text from packages on the registries (`hitl_sim.corpora`) and
-reports AUC, calibration and the share of clean items a default threshold would auto-approve.
+reports AUC, calibration and the share of clean items a default threshold would auto-approve;
+`fit-prior` fits the prior the scorer ships from training data only (`hitl_sim.fit_prior`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from hitl_runtime.policy import PolicyError, load_policy
 from hitl_sim import report
 from hitl_sim.compare import compare
 from hitl_sim.corpora import CorpusError
+from hitl_sim.fit_prior import PriorError
 from hitl_sim.offline import HistoryError, history_records, open_history, scored_records
 from hitl_sim.scenario import ScenarioError, load_scenario
 from router.replay import Record
@@ -117,6 +120,7 @@ def learning(args: argparse.Namespace, console: Console) -> int:
 
 
 def scorer(args: argparse.Namespace, console: Console) -> int:
+    from hitl_schemas import ModelVersion
     from hitl_sim import corpora, scorer_eval
     from scorer.model import load_model, prior
     from scorer.scoring import Scorer
@@ -129,7 +133,8 @@ def scorer(args: argparse.Namespace, console: Console) -> int:
         raise corpora.CorpusError(
             f"unknown set {', '.join(unknown)}; choose from {', '.join(corpora.SETS)}"
         )
-    model = load_model(prior())
+    version = ModelVersion.model_validate_json(args.model.read_text()) if args.model else prior()
+    model = load_model(version)
     engine = Scorer(policy=policy, toxicity=ToxicityClassifier())
     results: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -156,6 +161,17 @@ def scorer(args: argparse.Namespace, console: Console) -> int:
     if args.plot:
         scorer_eval.plot(results, args.plot)
         console.print(f"wrote {args.plot}")
+    return 0
+
+
+def fit_prior(args: argparse.Namespace, console: Console) -> int:
+    from hitl_sim.fit_prior import build, write
+
+    policy = load_policy(args.policy)
+    with console.status("scoring the training sets and fitting the prior"):
+        version = build(policy, sim_drafts=args.sim_drafts, log=console.print)
+    write(version, args.out)
+    console.print(f"wrote {args.out} ({version.version}, sha256 {version.sha256[:12]})")
     return 0
 
 
@@ -189,14 +205,21 @@ def parser() -> argparse.ArgumentParser:
         ("replay", "backtest routing policies on your own history (JSONL)"),
         ("learning", "retrain the scorer on a scenario's simulated reviews, at growing counts"),
         ("scorer", "score real, human-labelled text and report AUC, calibration, passes"),
+        ("fit-prior", "fit the scorer's shipped prior from packaged corpora and the simulator"),
     ):
         sub = commands.add_parser(name, help=help_text)
+        if name == "fit-prior":
+            sub.add_argument("--out", type=Path, required=True, help="where to write the model")
+            sub.add_argument("--sim-drafts", type=int, default=6000, help="simulated drafts")
+            sub.add_argument("--policy", type=Path, default=DEFAULT_POLICY, help="policy YAML")
+            continue
         if name == "scorer":
             sub.add_argument("--sets", default="insults,bbc-business,customer-emails",
                              help="comma-separated sets (hitl_sim.corpora.SETS)")  # fmt: skip
             sub.add_argument("--data", type=Path, default=ROOT / "bench" / "data",
                              help="directory of our own labelled drafts")  # fmt: skip
             sub.add_argument("--policy", type=Path, default=DEFAULT_POLICY, help="policy YAML")
+            sub.add_argument("--model", type=Path, help="a ModelVersion JSON (default: prior)")
             sub.add_argument("--json", type=Path, required=True, help="where to write results")
             sub.add_argument("--plot", type=Path, help="where to write the reliability PNG")
             continue
@@ -222,9 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=False)
     try:
         command = {"routing": routing, "replay": replay, "learning": learning,
-                   "scorer": scorer}[args.command]  # fmt: skip
+                   "scorer": scorer, "fit-prior": fit_prior}[args.command]  # fmt: skip
         return command(args, console)
-    except (ScenarioError, PolicyError, HistoryError, CorpusError) as exc:
+    except (ScenarioError, PolicyError, HistoryError, CorpusError, PriorError) as exc:
         Console(stderr=True).print(f"hitl-bench: {exc}")
         return 2
 

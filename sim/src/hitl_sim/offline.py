@@ -27,7 +27,7 @@ def scored_drafts(
     scenario: Scenario, policy: Policy, *, model: Combiner | None = None
 ) -> Iterator[tuple[SimDraft, Score]]:
     """Each simulated draft with its score from the scorer's own code (signals and combiner,
-    prior-1 unless a model is given), scored in chunks as the service batches them."""
+    the prior unless a model is given), scored in chunks as the service batches them."""
     scorer = Scorer(policy=policy, toxicity=ToxicityClassifier())
     combiner = model or load_model(prior())
     chunk: list[SimDraft] = []

@@ -150,11 +150,15 @@ def test_the_fingerprint_covers_the_ngram_weights() -> None:
         load_model(good.model_copy(update={"parameters": tampered}))
 
 
-def test_the_prior_is_unchanged_and_reads_no_text() -> None:
-    version = prior()
-    assert "ngrams" not in version.parameters
-    assert not load_model(version).reads_text
+def _plain_model() -> ModelVersion:
+    return model_version(version="plain-1", weights={"pii": -3.0}, intercept=2.0)
+
+
+def test_only_a_model_with_ngram_weights_reads_text() -> None:
+    assert "ngrams" not in _plain_model().parameters
+    assert not load_model(_plain_model()).reads_text
     assert load_model(_text_model()).reads_text
+    assert load_model(prior()).reads_text  # prior-2 is fitted with n-grams
     assert _text_model().parameters["ngrams"]["scheme"] == NGRAM_SCHEME  # type: ignore[index]
 
 
@@ -170,14 +174,14 @@ def test_ngram_weights_move_the_score(scorer: Scorer, model: Combiner) -> None:
         text_model.predict({}, "chat_reply")  # a caller that forgets the text is told
 
 
-def test_scoring_with_the_prior_computes_no_ngrams(
-    scorer: Scorer, model: Combiner, monkeypatch: pytest.MonkeyPatch
+def test_scoring_with_a_model_without_ngrams_computes_none(
+    scorer: Scorer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(text: str) -> Any:
         raise AssertionError("n-grams computed for a model that does not read them")
 
     monkeypatch.setattr(scoring, "ngram_vector", refuse)
-    [score], _ = scorer.score_batch([make_draft(TEXT)], model)
+    [score], _ = scorer.score_batch([make_draft(TEXT)], load_model(_plain_model()))
     assert 0.0 <= score.confidence <= 1.0
 
 

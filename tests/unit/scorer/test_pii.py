@@ -11,6 +11,7 @@ from testkit import make_draft
     [
         ("Write to dana.lee@example.co.uk for the invoice.", ["email"]),
         ("Call us on +44 20 7946 0958 any weekday.", ["phone"]),
+        ("Call Mark on his mobile, +44 7700 900123, any time.", ["phone"]),  # unallocated range
         ("Reach me at (555) 123-4567 after five.", ["phone"]),
         ("Card on file: 4111 1111 1111 1111, expiring soon.", ["card_number"]),
         ("Card 4111-1111-1111-1111 was charged.", ["card_number"]),

@@ -99,19 +99,56 @@ def design_matrix(rows: Window, types: Sequence[str]) -> Any:
     return csr_matrix((values, indices, indptr), shape=(n, ngram_start + NGRAM_BUCKETS))
 
 
-def fit(rows: Window) -> Fitted:
+Bounds = Mapping[str, tuple[float | None, float | None]]
+
+
+def fit(
+    rows: Window, *, bounds: Bounds | None = None, c: float = 1.0, ngram_c: float | None = None
+) -> Fitted:
     """L2-regularised logistic regression on the scorer's features, one offset per content type
-    and the text n-grams."""
-    from sklearn.linear_model import LogisticRegression
+    and the text n-grams: sklearn's objective (C x the weighted log-loss + half the squared
+    weights, the intercept not penalised), minimised by L-BFGS-B, which also keeps each named
+    feature's weight within its `bounds` (low, high; None for no limit), e.g. a risk signal's
+    at or below a negative number, so that more risk can never raise the confidence.
+    `ngram_c` (default `c`): the n-gram weights' own C, smaller to keep them smaller."""
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_expit
 
     types = rows.present_types()
-    fitted = LogisticRegression(C=1.0, max_iter=2000)
-    fitted.fit(design_matrix(rows, types), rows.labels, sample_weight=rows.weights)
-    coefs = [float(c) for c in fitted.coef_[0]]
+    x = design_matrix(rows, types)
+    y = rows.labels.astype(np.float64)
+    sw = rows.weights
+    columns = x.shape[1]
+    unknown = sorted(set(bounds or {}) - set(FEATURES))
+    if unknown:
+        raise ValueError(f"bounds for unknown features {unknown}; known: {list(FEATURES)}")
     ngram_start = len(FEATURES) + len(types)
+    penalty = np.ones(columns)
+    penalty[ngram_start:] = c / (c if ngram_c is None else ngram_c)
+    limits: list[tuple[float | None, float | None]] = [(None, None)] * (columns + 1)  # + intercept
+    for name, low_high in (bounds or {}).items():
+        limits[FEATURES.index(name)] = low_high
+
+    def loss(theta: Any) -> tuple[float, Any]:
+        w, b = theta[:-1], theta[-1]
+        z = x @ w + b
+        # -log p(label) = -(y log s(z) + (1 - y) log s(-z)), stably
+        value = -float(sw @ (y * log_expit(z) + (1.0 - y) * log_expit(-z)))
+        residual = sw * (expit(z) - y)
+        grad = np.empty_like(theta)
+        grad[:-1] = c * (x.T @ residual) + penalty * w
+        grad[-1] = c * residual.sum()
+        return c * value + 0.5 * float(penalty @ (w * w)), grad
+
+    low = np.array([-np.inf if lo is None else lo for lo, _ in limits])
+    high = np.array([np.inf if hi is None else hi for _, hi in limits])
+    start = np.clip(np.zeros(columns + 1), low, high)  # zero, or the nearest feasible point
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=limits,
+                      options={"maxiter": 2000})  # fmt: skip
+    coefs = [float(v) for v in result.x[:-1]]
     return Fitted(
         weights=dict(zip(FEATURES, coefs[: len(FEATURES)], strict=True)),
-        intercept=float(fitted.intercept_[0]),
+        intercept=float(result.x[-1]),
         offsets=dict(zip(types, coefs[len(FEATURES) : ngram_start], strict=True)),
         ngram_weights=tuple(coefs[ngram_start:]),
         trained_on=len(rows),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hitl_schemas import FeedbackExample
+from hitl_schemas import Draft, FeedbackExample, Score
 from scorer.features import FEATURES, NGRAM_BUCKETS, NgramVector, features, ngram_vector
 from scorer.signals.base import SignalResult
 
@@ -28,11 +28,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def feature_row(example: FeedbackExample) -> dict[str, float]:
     """The scorer's features of an example, from the signals it was scored with."""
+    return score_features(example.draft, example.score)
+
+
+def score_features(draft: Draft, score: Score) -> dict[str, float]:
+    """The scorer's features of a draft, from the signals of its Score."""
     results: dict[str, SignalResult | None] = {
         s.name: None if s.failed else SignalResult(s.value, (), dict(s.details))
-        for s in example.score.signals
+        for s in score.signals
     }
-    return features(example.draft, results)
+    return features(draft, results)
 
 
 def label(example: FeedbackExample) -> int:
@@ -171,14 +176,34 @@ class WindowBuilder:
         return len(self._labels)
 
     def add(self, example: FeedbackExample) -> None:
-        named = feature_row(example)
+        self.add_row(
+            feature_row(example),
+            example.content_type,
+            example.draft.text,
+            label=label(example),
+            weight=weight(example),
+            decided_at=example.decided_at,
+        )
+
+    def add_row(
+        self,
+        named: Mapping[str, float],
+        content_type: str,
+        text: str,
+        *,
+        label: int,
+        weight: float,
+        decided_at: datetime,
+    ) -> None:
+        """One row from its parts: the scorer's features, the draft's type and text, the label
+        (1 = acceptable as written), its weight and when it was decided."""
         self._features.extend(named[name] for name in FEATURES)
-        code = self._type_of.setdefault(example.content_type, len(self._type_of))
+        code = self._type_of.setdefault(content_type, len(self._type_of))
         self._type_codes.append(code)
-        self._labels.append(label(example))
-        self._weights.append(weight(example))
-        self._decided_at.append(_micros(example.decided_at))
-        vector = ngram_vector(example.draft.text)
+        self._labels.append(label)
+        self._weights.append(weight)
+        self._decided_at.append(_micros(decided_at))
+        vector = ngram_vector(text)
         buckets = np.flatnonzero(vector)
         self._ngram_counts.append(len(buckets))
         self._ngram_buckets.frombytes(buckets.astype(np.uint16).tobytes())

@@ -3,11 +3,13 @@
 Kind `logistic-v1`: `intercept + sum(weight * feature) + content_type_offset`, plus, when the
 model carries them, `ngram_weights . ngram_vector(text)` (hashed word n-grams, see
 `scorer.features`), squashed by the logistic function, then optionally mapped through a monotone
-calibration curve (isotonic points, linearly interpolated). Version `prior-1` is a hand-set prior
-without n-gram weights, documented in the scorer README; feedback replaces it with a trained
-version. A model must pass `load_model` before it serves: unknown kind, unknown feature or
-parameter, non-finite number, bad curve, n-gram weights of another scheme or size, or a wrong
-fingerprint is refused and the serving model stays.
+calibration curve (isotonic points, linearly interpolated). Version `prior-2` (`prior()`, the
+package's `prior.json`) is fitted and calibrated on packaged corpora and the simulator under
+safety bounds (sim/src/hitl_sim/fit_prior.py, documented in the scorer README); feedback
+replaces it with a version trained on human verdicts. A model must pass `load_model` before it
+serves: unknown kind, unknown feature or parameter, non-finite number, bad curve, n-gram
+weights of another scheme or size, or a wrong fingerprint is refused and the serving model
+stays.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -28,25 +32,10 @@ from hitl_schemas import ModelVersion
 from scorer.features import FEATURES, NGRAM_BUCKETS, NGRAM_SCHEME, NgramVector
 
 KIND = "logistic-v1"
-PRIOR_VERSION = "prior-1"
-
-# The prior: a draft with no findings and no producer confidence scores about 0.9; each risk
-# signal at full strength pulls it far below any sensible threshold. These are judgement, not
-# fitted values; the first trained model replaces them.
-PRIOR_WEIGHTS: dict[str, float] = {
-    "producer_logit": 0.6,
-    "producer_absent": -0.2,
-    "pii": -3.0,
-    "toxicity": -4.5,
-    "tone": -2.5,
-    "commitments": -2.2,
-    "grounding": -4.0,
-    "form": -2.2,
-    "grounding_unverifiable": -0.6,
-    "signals_failed": -0.8,
-    "log_chars": 0.0,
-}
-PRIOR_INTERCEPT = 2.4
+PRIOR_VERSION = "prior-2"
+# The prior ships as data: a fitted, calibrated model (`hitl-bench fit-prior` builds it from
+# packaged corpora and the simulator, sim/src/hitl_sim/fit_prior.py), read from this package.
+PRIOR_FILE = "prior.json"
 NGRAM_FEATURE = "text_ngrams"  # in feature_names when the model weighs hashed n-grams
 PARAMETERS = frozenset({"intercept", "weights", "content_type_offsets", "calibration", "ngrams"})
 
@@ -99,7 +88,14 @@ def model_version(
 
 
 def prior() -> ModelVersion:
-    return model_version(version=PRIOR_VERSION, weights=PRIOR_WEIGHTS, intercept=PRIOR_INTERCEPT)
+    """The model that serves until feedback publishes a trained one: `prior.json` in this
+    package (a fresh copy each call; callers may change theirs)."""
+    return ModelVersion.model_validate_json(_prior_json())
+
+
+@cache
+def _prior_json() -> bytes:
+    return resources.files("scorer").joinpath(PRIOR_FILE).read_bytes()
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,8 +192,12 @@ def prepare() -> None:
 
 
 def _phone_ok(number: str) -> bool:
+    # Possible (a country code and a length that country's numbers have), not valid (in a range
+    # allocated today): a number written as "+44 7700 900123" is someone's phone number to a
+    # reader whether or not Ofcom has handed out that range, and national numbers are already
+    # taken by their shape alone.
     try:
-        return bool(phonenumbers.is_valid_number(phonenumbers.parse(number, None)))
+        return bool(phonenumbers.is_possible_number(phonenumbers.parse(number, None)))
     except phonenumbers.NumberParseException:
         return False
 
