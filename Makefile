@@ -69,7 +69,6 @@ bench: bench-routing bench-learning bench-fuzz bench-scorer ## all benchmarks (~
 	deploy/local/kafka.sh start
 	$(UV) run --locked python -m bench.pipeline_bench
 	$(UV) run --locked python -m bench.scorer_bench
-	$(UV) run --locked python -m bench.scorer_real_bench
 	$(UV) run --locked python -m bench.router_bench
 	$(UV) run --locked python -m bench.certificate_validity_bench
 	$(UV) run --locked python -m bench.drift_bench
