@@ -29,7 +29,11 @@ class ScorerSettings(ServiceSettings):
     )
     batch_size: int = Field(default=500, ge=1, le=10_000, description="a number from 1 to 10000")
     batch_timeout_ms: int = Field(
-        default=100, ge=1, le=10_000, description="milliseconds to wait to fill a batch (1-10000)"
+        default=100,
+        ge=1,
+        le=10_000,
+        description="milliseconds an idle scorer waits for a first draft (1-10000); a batch is "
+        "what has arrived, never a wait for a full one",
     )
     model_name: str = Field(
         default="combiner", min_length=1, description="the key of the model on scorer-models"
