@@ -4,6 +4,8 @@ normalised text, spans still point at the original characters, and the work is b
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from unit.scorer.evasion_corpus import CLEAN, PII_CAUGHT, TOXIC_CAUGHT
 
 from scorer.signals.normalize import normalize, unmask
@@ -146,3 +148,10 @@ def test_unmask_reads_masked_spellings_letter_for_letter(
 ) -> None:
     assert unmask(text, toxicity.offensive_words) == read
     assert len(unmask(text, toxicity.offensive_words)) == len(text)
+
+
+@given(st.text(alphabet="ab1$@!|* .\n_-é", max_size=300))
+def test_the_obfuscated_words_are_the_runs_the_word_pattern_finds(text: str) -> None:
+    from scorer.signals import normalize as n
+
+    assert n._obfuscated_words(text) == frozenset(n._OBFUSCATED_WORD.findall(text))
