@@ -90,7 +90,11 @@ _ID_BEFORE = re.compile(r"#\s?$")
 _QUOTE = re.compile(r"[\"“]([^\"“”]{12,600})[\"”]")
 
 # Quotes compare as lowercase ASCII words and digits separated by single spaces.
-_WORD_BYTES = bytes(c if chr(c).isascii() and chr(c).isalnum() else 0x20 for c in range(256))
+# The table lowercases too: one byte translation instead of lowercasing the text first (2 ms of
+# a 400,000-character source). A character outside ASCII separates words, as before.
+_WORD_BYTES = bytes(
+    ord(chr(c).lower()) if chr(c).isascii() and chr(c).isalnum() else 0x20 for c in range(256)
+)
 
 WEIGHTS = {
     "quote": 1.0,
@@ -137,7 +141,7 @@ def _lower(text: str) -> str:
 @lru_cache(maxsize=256)
 def _words(text: str) -> str:
     """ " a b c ": the text's ASCII words and digits, lowercased (other characters separate)."""
-    ascii_bytes = text.lower().encode("ascii", "replace").translate(_WORD_BYTES)
+    ascii_bytes = text.encode("ascii", "replace").translate(_WORD_BYTES)
     return " " + " ".join(ascii_bytes.decode("ascii").split()) + " "
 
 
