@@ -79,6 +79,10 @@ MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("POST", "/v1/items/claim-next", "-"):      (401, 401, 200, 204, 204, 204, 200, 200),
     **{("GET", ITEM, s): (401, 401, 200, 403, 403, 403, 200, 200) for s in ITEM_STATES[:4]},
     ("GET", ITEM, "missing"):                   (401, 401, 404, 404, 404, 404, 404, 404),
+    # Re-reading an edit shows no more than the item does: whoever may see it may check one.
+    **{("POST", ITEM + "/edit-check", s): (401, 401, 200, 403, 403, 403, 200, 200)
+       for s in ITEM_STATES[:4]},
+    ("POST", ITEM + "/edit-check", "missing"):  (401, 401, 404, 404, 404, 404, 404, 404),
     ("POST", ITEM + "/claim", "free"):          (401, 401, 200, 403, 403, 403, 200, 200),
     ("POST", ITEM + "/claim", "own"):           (401, 401, 200, 403, 403, 403, 200, 200),
     ("POST", ITEM + "/claim", "other"):         (401, 401, 409, 403, 403, 403, 409, 409),
@@ -115,6 +119,7 @@ MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
 BODIES: dict[str, Any] = {
     ITEM + "/decision": {"verdict": "approve"},
     ITEM + "/escalate": {"reason": "unsure"},
+    ITEM + "/edit-check": {"final_text": "Your refund of $70.00 is on its way."},
 }
 
 
