@@ -121,3 +121,18 @@ def test_one_unsure_token_lowers_logprob_confidence() -> None:
         "x", producer=ProducerInfo(app="a", model="m", token_logprobs=[-0.05] * 39 + [-6.0])
     )
     assert producer_confidence(wobbly).value < producer_confidence(steady).value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We Will Refund you today.",
+        "WE WILL REFUND you today.",
+        # "İ" lowercases to two characters: the draft is matched as written, ignoring case.
+        "İstanbul office: We will refund you today.",
+    ],
+)
+def test_a_commitment_is_found_in_any_case_at_its_own_offsets(text: str) -> None:
+    result = commitments(make_draft(text), {"refund"})
+    [flagged] = result.spans
+    assert text[flagged.start : flagged.end].lower() == "we will refund"
