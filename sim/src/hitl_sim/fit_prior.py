@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from feedback.evaluation import auc, expected_calibration_error
+from feedback.safety import FIXED_BOUNDS, risk_bounds
 from feedback.training import Bounds, Fitted, fit, predictions
 from feedback.window import Window, WindowBuilder, score_features
 from hitl_runtime.policy import Policy
@@ -64,16 +65,6 @@ from scorer.model import PRIOR_VERSION, Combiner, load_model, model_version
 from scorer.scoring import Scorer
 from scorer.signals.toxicity import ToxicityClassifier
 
-RISK_FEATURES = (*RISK_SIGNALS, "grounding_unverifiable", "signals_failed")
-# A risk signal firing takes at least RISK_DROP log-odds off (its weight <= -RISK_DROP / the
-# level at which it fires), RISK_DROP_ALONE for a signal no hard rule of the policy reads
-# (tone, commitments, form): nothing else holds a draft on it, so it must pull a clean draft's
-# score below every default threshold by itself, text evidence and the calibration's steps
-# included. The other risk features (grounding could not check the figures, a signal failed)
-# weigh at most RISK_BOUND.
-RISK_DROP = 3.0
-RISK_DROP_ALONE = 4.5
-RISK_BOUND = -1.0
 SEED = 17
 SIM_DRAFTS = 6000
 # Defect rates a little above steady traffic's, so each kind is seen often enough to learn.
@@ -82,16 +73,6 @@ SIM_MIX: dict[str, TypeMix] = {
     "chat_reply": TypeMix(share=0.3, defect_rate=0.12, confidence_skill=0.8),
     "refund_offer": TypeMix(share=0.2, defect_rate=0.1, confidence_skill=0.8),
     "legal_clause": TypeMix(share=0.1, defect_rate=0.15, confidence_skill=0.6),
-}
-# The other features' bounds. No producer confidence is not, by itself, a reason to hold a
-# draft back (>= 0). The producer's logit counts at most one for one (a calibrated producer's
-# own log-odds): the simulator's producer is more informative than a real model's confidence
-# is known to be, and a confident producer must not outvote a risk signal. Length is fixed at 0:
-# in these sets it tells the corpora apart (short comments, long articles), not good from bad.
-FIXED_BOUNDS: dict[str, tuple[float | None, float | None]] = {
-    "producer_absent": (0.0, None),
-    "producer_logit": (0.0, 1.0),
-    "log_chars": (0.0, 0.0),
 }
 C = 1.0  # inverse L2 strength of the fit (sklearn's C)
 NGRAM_C = 2.0  # the n-gram weights' own: the insult vocabulary needs room
@@ -204,18 +185,6 @@ def out_of_fold(
     return raw.tolist()
 
 
-def firing_levels(policy: Policy) -> dict[str, float]:
-    """Per risk signal, the value at which it counts as firing: the lowest at which any of the
-    policy's hard rules trips on it (the policy's own word that this much is a defect), else
-    full strength (1)."""
-    levels = dict.fromkeys(RISK_SIGNALS, 1.0)
-    for ct in policy.content_types.values():
-        for rule in ct.hard_rules:
-            if rule.signal in levels:
-                levels[rule.signal] = min(levels[rule.signal], rule.at_least)
-    return levels
-
-
 def unsafe(
     model: Combiner, rows: Window, examples: Sequence[Example], floor: float
 ) -> dict[str, float]:
@@ -287,23 +256,6 @@ def _threshold(policy: Policy, content_type: str) -> float:
     return ct.default_threshold
 
 
-def risk_bounds(policy: Policy) -> dict[str, tuple[float | None, float | None]]:
-    """The upper bound of each risk feature's weight: a signal firing (`firing_levels`) takes at
-    least RISK_DROP log-odds off (RISK_DROP_ALONE when no hard rule reads it); the other risk
-    features weigh at most RISK_BOUND."""
-    levels = firing_levels(policy)
-    ruled = {rule.signal for ct in policy.content_types.values() for rule in ct.hard_rules}
-    scale = 10 ** (DECIMALS + 1)  # rounded down to the stored precision: still kept once stored
-    out: dict[str, tuple[float | None, float | None]] = {}
-    for name in RISK_FEATURES:
-        if name not in levels:
-            out[name] = (None, RISK_BOUND)
-            continue
-        drop = RISK_DROP if name in ruled else RISK_DROP_ALONE
-        out[name] = (None, math.floor(-drop / levels[name] * scale) / scale)
-    return out
-
-
 def balanced(examples: Sequence[Example]) -> np.ndarray[Any, np.dtype[np.float64]]:
     """Weights under which each training set counts the same in total."""
     sources = [e.source for e in examples]
@@ -320,7 +272,7 @@ def build(
     rows = featurise(examples, scorer)
     labels = rows.labels.tolist()
     log(f"{len(examples)} training examples ({sum(labels)} acceptable)")
-    bounds = risk_bounds(policy) | FIXED_BOUNDS
+    bounds = risk_bounds(policy, decimals=DECIMALS) | FIXED_BOUNDS
     oof = out_of_fold(rows, folds(examples), bounds)
     curve = isotonic(oof, labels, balanced(examples).tolist())
     fitted = fit(rows, bounds=bounds, c=C, ngram_c=NGRAM_C)

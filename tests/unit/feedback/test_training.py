@@ -98,3 +98,28 @@ def test_evaluate_reports_auc_only_with_both_classes() -> None:
     evaluation = evaluate(load_model(prior()), rows(clean), TARGETS)
     assert evaluation.auc is None
     assert evaluation.by_type["customer_email"].review_rate == 0.0  # no errors: review nothing
+
+
+def test_a_retrained_model_keeps_the_safety_bounds_the_prior_was_built_under() -> None:
+    """Verdicts in which a risk signal mattered little (in this world PII costs -1 log-odds:
+    reviewers passed most drafts it flagged) must not teach the combiner to wave it through."""
+    from pathlib import Path
+
+    from feedback.safety import RISK_FEATURES, safety_bounds
+    from hitl_runtime.policy import load_policy
+
+    policy = load_policy(Path(__file__).resolve().parents[3] / "policy" / "default.yaml")
+    bounds = safety_bounds(policy)
+    assert set(RISK_FEATURES) <= set(bounds)
+    assert all(high is not None and high < 0 for _, high in (bounds[f] for f in RISK_FEATURES))
+    lenient = rows(world(3000, seed=4))
+    free = retrain(lenient, load_model(prior()), TARGETS)
+    held = retrain(lenient, load_model(prior()), TARGETS, bounds=bounds)
+    assert free is not None and held is not None
+    pii_bound = bounds["pii"][1]
+    assert pii_bound is not None
+    assert free.candidate.parameters["weights"]["pii"] > pii_bound  # what an open fit learns
+    for name in RISK_FEATURES:
+        high = bounds[name][1]
+        assert high is not None
+        assert held.candidate.parameters["weights"][name] <= high + 1e-9, name

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from feedback import safety
 from feedback.training import fit
 from feedback.window import score_features
 from hitl_runtime.policy import Policy, load_policy
@@ -52,7 +53,7 @@ def test_the_prior_is_the_fitted_calibrated_one(model: Combiner) -> None:
 def test_the_prior_keeps_the_builders_bounds(model: Combiner, policy: Policy) -> None:
     weights = dict(model.weights)
     assert set(weights) == set(FEATURES)
-    for name, (_, high) in fit_prior.risk_bounds(policy).items():
+    for name, (_, high) in safety.risk_bounds(policy, decimals=fit_prior.DECIMALS).items():
         assert high is not None and high < 0
         assert weights[name] <= high, f"{name} weighs {weights[name]}, above {high}"
     assert weights["producer_absent"] >= 0.0  # no confidence is not by itself a reason to hold
@@ -128,6 +129,6 @@ def test_a_model_whose_risk_weight_is_too_weak_is_found_unsafe(engine: Scorer) -
 
 
 def test_the_firing_levels_are_the_policys_hard_rules(policy: Policy) -> None:
-    levels = fit_prior.firing_levels(policy)
+    levels = safety.firing_levels(policy)
     assert levels["pii"] == 0.5 and levels["toxicity"] == 0.7 and levels["grounding"] == 0.3
     assert levels["tone"] == levels["commitments"] == levels["form"] == 1.0

@@ -25,6 +25,7 @@ from feedback.config import FeedbackSettings
 from feedback.examples import to_example
 from feedback.metrics import EXAMPLES, observe_serving
 from feedback.retraining import run_once, serving_model, targets_of
+from feedback.safety import safety_bounds
 from feedback.trigger import RetrainWorker
 from hitl_runtime.dlq import DeadLetterPublisher, decode_or_dead_letter, publish_or_dead_letter
 from hitl_runtime.kafka import EventPublisher, make_producer, make_stage_consumer
@@ -195,6 +196,7 @@ def retrain_worker(settings: FeedbackSettings, policy: Policy) -> RetrainWorker:
         run_once,
         settings,
         targets_of(policy),
+        bounds=safety_bounds(policy),
         window=settings.retrain_window_examples,
         min_examples=settings.retrain_min_examples,
         publisher=models,

@@ -11,6 +11,7 @@ import sys
 from feedback.config import load
 from feedback.evaluation import Evaluation
 from feedback.retraining import run_once, targets_of
+from feedback.safety import safety_bounds
 from feedback.training import Retraining
 from hitl_runtime.kafka import EventPublisher, make_producer
 from hitl_runtime.policy import load_policy
@@ -30,9 +31,11 @@ def main(argv: list[str]) -> int:
         if args.publish
         else None
     )
+    policy = load_policy(settings.policy_file)
     result = run_once(
         settings,
-        targets_of(load_policy(settings.policy_file)),
+        targets_of(policy),
+        bounds=safety_bounds(policy),
         window=args.window,
         min_examples=args.min_examples,
         publisher=publisher,

@@ -18,7 +18,7 @@ from typing import Literal
 from confluent_kafka import Message
 
 from feedback.export import read_examples
-from feedback.training import Retraining, retrain
+from feedback.training import Bounds, Retraining, retrain
 from feedback.window import newest
 from hitl_runtime.child import run_in_child
 from hitl_runtime.dlq import record_headers
@@ -93,14 +93,21 @@ def run_once(
     publisher: EventPublisher | None,
     progress: bool = False,
     isolated: bool = False,
+    bounds: Bounds | None = None,
 ) -> RunResult:
     """One run; publishes through `publisher` when the candidate is better (None: dry run).
-    `isolated`: read and fit in a child process (the service), not in this one (the CLI)."""
+    `isolated`: read and fit in a child process (the service), not in this one (the CLI).
+    `bounds`: the weights' bounds of the fit (`feedback.safety.safety_bounds`)."""
     if isolated:
-        result = run_in_child(assess_in_child, settings, targets, window, min_examples)
+        result = run_in_child(assess_in_child, settings, targets, window, min_examples, bounds)
     else:
         result = assess(
-            settings, targets, window=window, min_examples=min_examples, progress=progress
+            settings,
+            targets,
+            window=window,
+            min_examples=min_examples,
+            progress=progress,
+            bounds=bounds,
         )
     return publish_if_better(result, publisher)
 
@@ -112,6 +119,7 @@ def assess(
     window: int,
     min_examples: int,
     progress: bool = False,
+    bounds: Bounds | None = None,
 ) -> RunResult:
     """Everything of a run but publishing: the serving model, the newest `window` examples
     (featurised as they are read), the fit and both evaluations. Outcome `better`,
@@ -121,7 +129,7 @@ def assess(
         settings, since=None, until=None, content_type=None, progress=progress, tail=window
     )
     rows = newest(examples, window)
-    result = retrain(rows, serving, targets, min_examples=min_examples)
+    result = retrain(rows, serving, targets, min_examples=min_examples, bounds=bounds)
     if result is None:
         return RunResult("too_little_data", len(rows), serving, serving_version, None)
     outcome: Outcome = "better" if result.better else "not_better"
@@ -129,12 +137,16 @@ def assess(
 
 
 def assess_in_child(
-    settings: ServiceSettings, targets: dict[str, float], window: int, min_examples: int
+    settings: ServiceSettings,
+    targets: dict[str, float],
+    window: int,
+    min_examples: int,
+    bounds: Bounds | None = None,
 ) -> RunResult:
     """`assess` as the child process of an isolated run: logs like the service, and says how
     much memory the run took (the child's peak, returned to the system when it exits)."""
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
-    result = assess(settings, targets, window=window, min_examples=min_examples)
+    result = assess(settings, targets, window=window, min_examples=min_examples, bounds=bounds)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     log.info(
         "retraining child done",

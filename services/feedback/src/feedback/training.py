@@ -209,9 +209,11 @@ def retrain(
     holdout: float = 0.2,
     min_examples: int = 200,
     rule: PublishRule = PublishRule(),  # noqa: B008 - frozen, never mutated
+    bounds: Bounds | None = None,
 ) -> Retraining | None:
-    """Fit on the older rows, compare with the serving model on the newest slice. None when
-    there is too little data or only one class to learn from."""
+    """Fit on the older rows (each weight within `bounds`: the service passes
+    `feedback.safety.safety_bounds`), compare with the serving model on the newest slice. None
+    when there is too little data or only one class to learn from."""
     if len(rows) < min_examples:
         return None
     if np.any(np.diff(rows.decided_at) < 0):  # a window from feedback.window is in order
@@ -220,7 +222,7 @@ def retrain(
     train, test = rows[:cut], rows[cut:]
     if len(np.unique(train.labels)) < 2:
         return None
-    fitted = fit(train)
+    fitted = fit(train, bounds=bounds)
     candidate_eval = evaluate(load_model(fitted.version("candidate")), test, targets)
     serving_eval = evaluate(serving, test, targets)
     evaluation = {f"holdout_{k}": v for k, v in candidate_eval.as_dict().items()} | {
