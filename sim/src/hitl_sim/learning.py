@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from feedback.safety import safety_bounds
 from feedback.training import retrain
 from feedback.window import newest
 from hitl_runtime.policy import Policy
@@ -24,9 +25,10 @@ def learning_curve(scenario: Scenario, policy: Policy) -> dict[str, Any]:
     targets = {name: ct.target_escape_rate for name, ct in policy.content_types.items()}
     rows = newest(reviewed_examples(scenario, policy))
     serving = load_model(prior())
+    bounds = safety_bounds(policy)  # as the feedback service fits
     points: list[dict[str, Any]] = []
     for reviews in [c for c in CHECKPOINTS if c <= len(rows)] or [len(rows)]:
-        result = retrain(rows[:reviews], serving, targets)
+        result = retrain(rows[:reviews], serving, targets, bounds=bounds)
         if result is None:
             points.append({"reviews": reviews, "trained": False})
             continue
