@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from feedback.evaluation import auc, expected_calibration_error
-from feedback.safety import FIXED_BOUNDS, risk_bounds
+from feedback.safety import safety_bounds
 from feedback.training import Bounds, Fitted, fit, predictions
 from feedback.window import Window, WindowBuilder, score_features
 from hitl_runtime.policy import Policy
@@ -272,7 +272,7 @@ def build(
     rows = featurise(examples, scorer)
     labels = rows.labels.tolist()
     log(f"{len(examples)} training examples ({sum(labels)} acceptable)")
-    bounds = risk_bounds(policy, decimals=DECIMALS) | FIXED_BOUNDS
+    bounds = safety_bounds(policy, decimals=DECIMALS)
     oof = out_of_fold(rows, folds(examples), bounds)
     curve = isotonic(oof, labels, balanced(examples).tolist())
     fitted = fit(rows, bounds=bounds, c=C, ngram_c=NGRAM_C)

@@ -69,6 +69,7 @@ def risk_bounds(
     return out
 
 
-def safety_bounds(policy: Policy) -> Bounds:
-    """Every bound a fit of the combiner is held to under `policy`."""
-    return risk_bounds(policy) | FIXED_BOUNDS
+def safety_bounds(policy: Policy, *, decimals: int = 3) -> Bounds:
+    """Every bound a fit of the combiner is held to under `policy` (`decimals`: the precision
+    the fitted weights are stored at, see `risk_bounds`)."""
+    return risk_bounds(policy, decimals=decimals) | FIXED_BOUNDS

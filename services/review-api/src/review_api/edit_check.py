@@ -53,7 +53,7 @@ def check_edit(draft: Draft, final_text: str) -> EditCheck:
         except TooManyClaims as exc:  # the check's own cap: say it was not done
             found.append(EditWarning(start=0, end=0, check=name, label=str(exc), new=True))
             continue
-        before = _written(draft.text, run, draft)
+        before = _written(run, draft)
         for span in after.spans:
             written = final_text[span.start : span.end]
             found.append(
@@ -69,9 +69,9 @@ def check_edit(draft: Draft, final_text: str) -> EditCheck:
     return EditCheck(warnings=found[:MAX_WARNINGS], left_out=max(0, len(found) - MAX_WARNINGS))
 
 
-def _written(text: str, run: Callable[[Draft], SignalResult], draft: Draft) -> set[str]:
+def _written(run: Callable[[Draft], SignalResult], draft: Draft) -> set[str]:
     """The stretches of the draft as written that the check flags."""
     try:
-        return {text[s.start : s.end] for s in run(draft).spans}
+        return {draft.text[s.start : s.end] for s in run(draft).spans}
     except TooManyClaims:
         return set()
