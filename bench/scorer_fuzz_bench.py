@@ -35,7 +35,7 @@ from hitl_schemas import Draft, DraftContext, ProducerInfo, SourceDocument
 from hitl_schemas.common import Limits
 from scorer.model import load_model, prior
 from scorer.scoring import Scorer
-from scorer.signals.grounding import MAX_CLAIMS, MAX_NUMBERS, MAX_QUOTES
+from scorer.signals.grounding import MAX_CLAIMS, MAX_NUMBERS, MAX_QUOTES, MAX_REFERENCE_CHARS
 from scorer.signals.toxicity import ToxicityClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -308,8 +308,10 @@ def grounding_caps(rng: random.Random, t: int, c: int) -> Material:
     rng.shuffle(pieces)
     text = "".join(pieces)
     text += words(rng, max(0, t - len(text)) // 5)
-    source = repeat_to(rng, c // 2, lambda r: r.choice([_date(r), _amount(r)])) + "a " * (c // 4)
-    return Material(text[:t], [source])
+    # The reference just under grounding's cap (a longer one is reviewed, not indexed).
+    size = min(c, MAX_REFERENCE_CHARS - 1_000)
+    source = repeat_to(rng, size * 2 // 3, lambda r: r.choice([_date(r), _amount(r)]))
+    return Material(text[:t], [source + "a " * ((size - len(source)) // 2)])
 
 
 GENERATORS: dict[str, Callable[[random.Random, int, int], Material]] = {

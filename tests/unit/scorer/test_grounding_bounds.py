@@ -253,3 +253,26 @@ def test_dates_and_durations_are_found_in_every_usual_form(reference: str, claim
 )
 def test_a_near_miss_does_not_support_a_date_or_duration(reference: str, claim: str) -> None:
     assert g.grounding(make_draft(f"It was {claim}.", sources=[reference])).details["unsupported"]
+
+
+def test_a_reference_over_the_cap_is_reviewed_without_being_read(
+    scorer: Scorer, model: Combiner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scans = _count_scans(monkeypatch)
+    policy = "Returns within 14 days. " + "a " * (g.MAX_REFERENCE_CHARS // 2)
+    draft = make_draft("You can return it within 14 days.", sources=[policy])
+    grounding = {s.name: s for s in scorer.score(draft, model).signals}["grounding"]
+    assert grounding.failed
+    assert grounding.error is not None and "over 200,000; review the draft" in grounding.error
+    assert not any(c.long_scans for c in scans.values())
+
+
+def test_a_reference_under_the_cap_is_checked_and_a_repeated_source_counts_once() -> None:
+    policy = "Returns within 14 days. " + "a " * (g.MAX_REFERENCE_CHARS // 2 - 100)
+    draft = make_draft("You can return it within 14 days.", sources=[policy, policy])
+    assert g.grounding(draft).details == {"claims": 1, "unsupported": 0, "unsupported_kinds": {}}
+
+
+def test_a_draft_without_claims_is_not_held_by_the_cap() -> None:
+    draft = make_draft("Thank you for writing.", sources=["a " * (g.MAX_REFERENCE_CHARS // 2 + 10)])
+    assert g.grounding(draft).details == {"claims": 0, "unsupported": 0}

@@ -8,6 +8,7 @@ from hitl_runtime.policy import FormPolicy
 from hitl_schemas import ProducerInfo
 from scorer.signals.commitments import commitments
 from scorer.signals.form import form
+from scorer.signals.grounding import MAX_REFERENCE_CHARS
 from scorer.signals.producer import producer_confidence
 from scorer.signals.toxicity import ToxicityClassifier, tone
 from testkit import make_draft
@@ -43,6 +44,16 @@ def test_commitment_stated_in_the_sources_weighs_less() -> None:
     stated = commitments(make_draft(text, sources=["Customers get a full refund."]), ALL)
     unstated = commitments(make_draft(text, sources=["Refunds are at our discretion."]), ALL)
     assert 0 < stated.value < unstated.value
+
+
+def test_a_commitment_in_sources_over_the_reference_cap_counts_as_not_stated() -> None:
+    text = "You will get a full refund."
+    stated = "Customers get a full refund. "
+    long = stated + "a " * (MAX_REFERENCE_CHARS // 2)
+    read = commitments(make_draft(text, sources=[stated]), ALL)
+    over = commitments(make_draft(text, sources=[long]), ALL)
+    alone = commitments(make_draft(text), ALL)
+    assert read.value < over.value == alone.value
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,8 @@ def commitments(draft: Draft, risky: Collection[str]) -> SignalResult:
                 if sources is None:
                     sources = Reference(s.text for s in draft.context.sources)
                 # Each search reads all the sources: past MAX_LOOKUPS distinct phrases a
-                # phrase counts as not stated (more risk, never less), so the work is bounded.
+                # phrase counts as not stated (more risk, never less), so the work is bounded;
+                # so does every phrase when the sources are over grounding's reference cap.
                 supported = len(stated) < MAX_LOOKUPS and sources.states(phrase)
                 stated[phrase] = supported
             found[kind] = found.get(kind, 0) + 1

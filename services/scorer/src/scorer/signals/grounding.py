@@ -12,7 +12,10 @@ customer message, each source) is indexed once, and cached, so a source many dra
 once (each of its few patterns scans it at most once, and only when a claim needs it); every
 claim is then a set lookup, and a draft with more claims than `MAX_CLAIMS` (or numbers than
 `MAX_NUMBERS`, or quotes than `MAX_QUOTES`) is not checked at all: `TooManyClaims` fails the
-signal, and a failed signal sends the draft to review (the policy's `on_signal_failure`).
+signal, and a failed signal sends the draft to review (the policy's `on_signal_failure`). So is
+a draft with claims whose reference is longer than `MAX_REFERENCE_CHARS`: indexing is linear, but
+a reference at the input limit (400,000 characters, none of it seen before) cost as much as the
+whole per-draft budget.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ NAME = "grounding"
 MAX_NUMBERS = 600  # numbers looked at in one draft (most numbers are not claims)
 MAX_CLAIMS = 150
 MAX_QUOTES = 12  # each quote costs one substring search of the (normalised) reference
+# The reference text a draft's claims are checked against, in characters (its distinct texts:
+# a source sent twice counts once). Indexing it costs ~70 ns a character when no earlier draft
+# cited it, so this keeps the worst draft's grounding near 15 ms; a retrieval context of 50,000
+# tokens fits. Counted whatever the cache holds, so a draft is checked or reviewed the same way
+# on every replica and in every replay.
+MAX_REFERENCE_CHARS = 200_000
 
 _MONTHS = {
     "jan": 1,
@@ -213,7 +222,11 @@ class Reference:
     customer wrote). A claim is supported when any one of the texts supports it."""
 
     def __init__(self, texts: Iterable[str]) -> None:
-        self.parts = tuple(_indexed(t) for t in texts if t and not t.isspace())
+        distinct = dict.fromkeys(t for t in texts if t and not t.isspace())
+        self.chars = sum(map(len, distinct))
+        # Past the cap nothing is indexed: `checkable` is False and no text is read.
+        self.checkable = self.chars <= MAX_REFERENCE_CHARS
+        self.parts = tuple(_indexed(t) for t in distinct) if self.checkable else ()
 
     @cached_property
     def numbers(self) -> frozenset[str]:
@@ -440,6 +453,11 @@ def grounding(draft: Draft) -> SignalResult:
     if not found:
         return SignalResult(0.0, details={"claims": 0, "unsupported": 0})
     reference = Reference(reference_texts(draft))
+    if not reference.checkable:
+        raise TooManyClaims(
+            f"a reference of {reference.chars:,} characters, over {MAX_REFERENCE_CHARS:,}; "
+            "review the draft"
+        )
     if not reference.parts:
         return SignalResult(
             0.25, details={"claims": len(found), "unsupported": 0, "unverifiable": True}
