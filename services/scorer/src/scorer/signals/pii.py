@@ -48,9 +48,11 @@ MAX_LIBRARY_CHECKS = 100
 # phonenumbers' parse and check take ~0.4 ms a number, ten times any other check here: a draft
 # of international numbers gets this many of them (a reviewer reads a draft with more).
 MAX_PHONE_CHECKS = 25
-# Each candidate costs ~15 us of Python: 500 of them are under 10 ms of a draft's 50 ms.
-MAX_CANDIDATES = 500
-MAX_EMAIL_ANCHORS = 2_000
+# Each candidate costs ~10-15 us of Python, and the customer message is read too: 200 of them
+# in each are ~5 ms of a draft's 50 ms. A reply with 200 addresses or long numbers is a list,
+# and a person reads it (500 and 2,000 anchors had a draft of e-mails spend 13 ms here).
+MAX_CANDIDATES = 200
+MAX_EMAIL_ANCHORS = 1_000
 MAX_GROUPS_PER_RUN = 2_000
 # Spans built per draft, the first by position (a draft of 14,000 bidi controls took 36 ms to
 # build them all); the rest are counted in the signal's spans_left_out. A reviewer reads a few
