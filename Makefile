@@ -2,9 +2,13 @@
 SHELL := /bin/bash
 UV ?= uv
 PYTEST := $(UV) run --locked pytest
+# Where deploy/local/deps.sh puts uv (pip --user) and helm (go install), so every target finds
+# them without the user editing PATH.
+GO := $(shell command -v go 2>/dev/null || ls /usr/local/go/bin/go 2>/dev/null)
+export PATH := $(if $(GO),$(shell $(GO) env GOPATH)/bin:)$(HOME)/.local/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning bench-fuzz bench-scorer fit-prior demo helm chaos soak compose-keys
+.PHONY: help setup deps kafka-up kafka-down kafka-status topics schemas test test-unit test-integration lint fmt clean bench bench-routing bench-learning bench-fuzz bench-scorer fit-prior demo helm chaos soak compose-keys
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,7 +32,10 @@ topics: ## create every registered topic on HITL_KAFKA_BOOTSTRAP (idempotent)
 schemas: ## regenerate the JSON Schema files in schemas/json
 	$(UV) run --locked python -m hitl_schemas.jsonschema write
 
-test: ## the whole suite: unit and integration (starts the local broker if none answers)
+deps: ## what the suite needs beyond Python packages (Java, Maven, PostgreSQL, promtool, Chromium, helm): installed where it can be, else named
+	deploy/local/deps.sh
+
+test: deps setup ## the whole suite: unit and integration (starts the local broker and PostgreSQL if none answers)
 	$(PYTEST)
 
 test-unit: ## pure logic only, no broker

@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
 # A private PostgreSQL server for tests and the demo, from Debian's postgresql package.
-#   deploy/local/postgres.sh start|stop|status|url
+#   deploy/local/postgres.sh start|stop|status|url|where (where: its data directory)
 # State in HITL_POSTGRES_DATA (.local/postgres, owned by the postgres user); port
 # HITL_POSTGRES_PORT (55432); trust authentication on 127.0.0.1 only: a local test server, never
 # a production one.
+#
+# Run as root, the server runs as the postgres user, which must reach its data directory. A
+# clone in a private folder (mode 700, e.g. under /root) is out of its reach, so the state then
+# lives under /var/tmp/hitl-postgres/, one directory per clone.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-data="${HITL_POSTGRES_DATA:-$root/.local/postgres}"
 port="${HITL_POSTGRES_PORT:-55432}"
 log() { echo "postgres.sh: $*" >&2; }
+
+default_data() {
+  if [[ $(id -u) -eq 0 ]] && ! runuser -u postgres -- test -x "$root" 2>/dev/null; then
+    echo "/var/tmp/hitl-postgres/$(echo -n "$root" | sha256sum | cut -c1-16)"
+  else
+    echo "$root/.local/postgres"
+  fi
+}
+data="${HITL_POSTGRES_DATA:-$(default_data)}"
 
 bindir() {
   local dir
@@ -33,7 +45,13 @@ start() {
   if running; then log "already running on 127.0.0.1:$port"; return 0; fi
   if [[ ! -f "$data/PG_VERSION" ]]; then
     mkdir -p "$data"
-    [[ $(id -u) -eq 0 ]] && chown -R postgres:postgres "$data"
+    if [[ $(id -u) -eq 0 ]]; then
+      chown -R postgres:postgres "$data"
+      runuser -u postgres -- test -w "$data" || {
+        log "the postgres user cannot write $data (a parent folder is private?); set HITL_POSTGRES_DATA to a folder it can reach"
+        exit 1
+      }
+    fi
     as_postgres "$bin/initdb" -D "$data" -U hitl --auth=trust -E UTF8 >/dev/null
   fi
   as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
@@ -54,5 +72,6 @@ case "${1:-}" in
   stop) stop ;;
   status) if running; then echo "running on 127.0.0.1:$port"; else echo "not running"; exit 3; fi ;;
   url) url ;;
-  *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
+  where) echo "$data" ;;
+  *) echo "usage: $0 start|stop|status|url|where" >&2; exit 2 ;;
 esac

@@ -24,7 +24,7 @@ from scorer.config import ScorerSettings
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "hitl-gate"
 PRODUCTION = CHART / "values-production.yaml"
-HELM_VERSION = "v3.22.0"  # the version .ci/run installs
+HELM_VERSION = "v3.22.0"  # the version deploy/local/deps.sh installs
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and a current one.
 KUBE_VERSIONS = ("1.27.0", "1.37.0")
 
@@ -45,7 +45,7 @@ def helm_binary() -> str:
         pytest.fail(
             "helm is not on PATH. Install it with "
             f"`go install helm.sh/helm/v3/cmd/helm@{HELM_VERSION}` and put $(go env GOPATH)/bin "
-            "on PATH (.ci/run does both), then run `make helm`.",
+            "on PATH (`make deps` does both), then run `make helm`.",
             pytrace=False,
         )
     return path
