@@ -15,6 +15,9 @@ from hitl_schemas import Draft, DraftContext, ProducerInfo, SourceDocument, exam
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
+# The unit tests' own policy (tests/policy.yaml); the shipped policy/default.yaml is for
+# integration tests and benches only, so tuning it never breaks a unit test.
+POLICY_FILE = Path(__file__).resolve().parent / "policy.yaml"
 
 
 def wait_for(

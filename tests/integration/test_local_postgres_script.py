@@ -16,6 +16,8 @@ import pytest
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
+# Where the script keeps a private clone's state when run as root (deploy/local/postgres.sh).
+SHARED_STATE = "/var/tmp/hitl-postgres/"  # noqa: S108 - the script's own fixed place
 
 
 def _free_port() -> int:
@@ -46,7 +48,7 @@ def private_clone(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     _run(script, "stop", env)
     if os.getuid() == 0:  # the state outside the clone: remove this run's own directory
         for line in _run(script, "where", env).stdout.splitlines():
-            if line.startswith("/var/tmp/hitl-postgres/"):
+            if line.startswith(SHARED_STATE):
                 shutil.rmtree(line, ignore_errors=True)
 
 
@@ -63,7 +65,7 @@ def test_the_local_server_starts_from_a_clone_in_a_private_folder(
     )
     where = _run(script, "where", env).stdout.strip()
     if os.getuid() == 0:
-        assert where.startswith("/var/tmp/hitl-postgres/"), where
+        assert where.startswith(SHARED_STATE), where
     else:
         assert where == str(script.parents[2] / ".local" / "postgres")
     stopped = _run(script, "stop", env)

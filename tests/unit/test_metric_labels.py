@@ -20,9 +20,10 @@ from hitl_runtime.policy import load_policy
 from hitl_runtime.serde import encode
 from hitl_runtime.settings import ServiceSettings
 from hitl_schemas import examples
+from testkit import POLICY_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
-POLICY = load_policy(ROOT / "policy" / "default.yaml")
+POLICY = load_policy(POLICY_FILE)
 KNOWN = POLICY.content_types
 MADE_UP = 2_000
 

@@ -1,4 +1,5 @@
-"""The policy file: the shipped one is valid; a wrong one names the file, the field and the fix."""
+"""The policy file: a wrong one names the file, the field and the fix (the shipped one is checked
+in tests/integration/test_shipped_artifacts.py)."""
 
 from __future__ import annotations
 
@@ -12,27 +13,13 @@ import pytest
 import yaml
 
 from hitl_runtime.policy import PolicyError, load_policy, parse_policy
+from testkit import POLICY_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT = ROOT / "policy" / "default.yaml"
-
-
-def test_the_shipped_policy_defines_the_four_content_types() -> None:
-    policy = load_policy(DEFAULT)
-    assert set(policy.content_types) == {
-        "chat_reply",
-        "customer_email",
-        "refund_offer",
-        "legal_clause",
-    }
-    legal = policy.content_types["legal_clause"]
-    assert legal.high_risk and legal.two_approvals
-    assert policy.next_tier("junior") == "senior"
-    assert policy.next_tier("senior") is None
 
 
 def _broken(change: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = yaml.safe_load(DEFAULT.read_text())
+    raw: dict[str, Any] = yaml.safe_load(POLICY_FILE.read_text())
     change(raw)
     return raw
 

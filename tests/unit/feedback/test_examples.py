@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -10,8 +9,9 @@ from feedback.export import label_row, preference_row
 from hitl_runtime.edits import edit_size
 from hitl_runtime.policy import load_policy
 from hitl_schemas import Lineage, examples
+from testkit import POLICY_FILE
 
-POLICY = load_policy(Path(__file__).resolve().parents[3] / "policy" / "default.yaml")
+POLICY = load_policy(POLICY_FILE)
 LINEAGE = Lineage(topic="decisions", partition=2, offset=41)
 NOW = datetime(2026, 11, 3, tzinfo=UTC)
 

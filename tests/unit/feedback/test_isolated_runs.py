@@ -12,6 +12,7 @@ from feedback import retraining
 from feedback.retraining import RunResult, publish_if_better
 from feedback.training import retrain
 from scorer.model import load_model, prior
+from testkit import POLICY_FILE
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -49,7 +50,7 @@ def test_the_services_runs_go_through_a_child_process(monkeypatch: pytest.Monkey
     if "signing_disabled" in FeedbackSettings.model_fields:
         fields["signing_disabled"] = True  # no model is published here
     settings = FeedbackSettings(**fields)
-    worker = retrain_worker(settings, load_policy(ROOT / "policy" / "default.yaml"))
+    worker = retrain_worker(settings, load_policy(POLICY_FILE))
     result = worker._run()
     assert calls == [retraining.assess_in_child]
     assert result.outcome == "not_better"

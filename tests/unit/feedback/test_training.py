@@ -10,6 +10,7 @@ from feedback.training import design_matrix, evaluate, retrain
 from feedback.window import WindowBuilder, newest
 from scorer.features import FEATURES, NGRAM_BUCKETS, ngram_vector
 from scorer.model import load_model, model_version, prior
+from testkit import POLICY_FILE
 
 
 def test_a_retrained_model_beats_the_prior_on_the_newest_slice() -> None:
@@ -103,12 +104,11 @@ def test_evaluate_reports_auc_only_with_both_classes() -> None:
 def test_a_retrained_model_keeps_the_safety_bounds_the_prior_was_built_under() -> None:
     """Verdicts in which a risk signal mattered little (in this world PII costs -1 log-odds:
     reviewers passed most drafts it flagged) must not teach the combiner to wave it through."""
-    from pathlib import Path
 
     from feedback.safety import RISK_FEATURES, safety_bounds
     from hitl_runtime.policy import load_policy
 
-    policy = load_policy(Path(__file__).resolve().parents[3] / "policy" / "default.yaml")
+    policy = load_policy(POLICY_FILE)
     bounds = safety_bounds(policy)
     assert set(RISK_FEATURES) <= set(bounds)
     assert all(high is not None and high < 0 for _, high in (bounds[f] for f in RISK_FEATURES))

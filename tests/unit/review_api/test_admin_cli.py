@@ -13,6 +13,7 @@ import pytest
 from review_api.__main__ import main
 from review_api.db import ApiKey, Reviewer
 from review_api.store import hash_key, make_engine, sessions
+from testkit import POLICY_FILE
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -25,7 +26,7 @@ def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
             monkeypatch.delenv(name)
     url = f"sqlite+aiosqlite:///{tmp_path}/review.db"
     monkeypatch.setenv("HITL_DATABASE_URL", url)
-    monkeypatch.setenv("HITL_POLICY_FILE", str(ROOT / "policy" / "default.yaml"))
+    monkeypatch.setenv("HITL_POLICY_FILE", str(POLICY_FILE))
     return url
 
 

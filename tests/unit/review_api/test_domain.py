@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +18,9 @@ from review_api.domain import (
     scope_of,
     two_approval_step,
 )
+from testkit import POLICY_FILE
 
-POLICY = load_policy(Path(__file__).resolve().parents[3] / "policy" / "default.yaml")
+POLICY = load_policy(POLICY_FILE)
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 JUNIOR = Principal("rv-j", "reviewer", "junior", None)
 SENIOR = Principal("rv-s", "reviewer", "senior", None)

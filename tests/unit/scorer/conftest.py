@@ -8,13 +8,14 @@ from hitl_runtime.policy import Policy, load_policy
 from scorer.model import Combiner, load_model, prior
 from scorer.scoring import Scorer
 from scorer.signals.toxicity import ToxicityClassifier
+from testkit import POLICY_FILE
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="session")
 def policy() -> Policy:
-    return load_policy(ROOT / "policy" / "default.yaml")
+    return load_policy(POLICY_FILE)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from scorer.model import Combiner
 from scorer.plugins import load_plugins
 from scorer.scoring import Scorer
 from scorer.signals.base import SignalResult
+from testkit import POLICY_FILE
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -39,7 +40,7 @@ def entry(name: str, attribute: str) -> EntryPoint:
 
 
 def raw_policy() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((ROOT / "policy" / "default.yaml").read_text())
+    loaded: dict[str, Any] = yaml.safe_load((POLICY_FILE).read_text())
     return loaded
 
 

@@ -15,9 +15,10 @@ from hitl_sim import bench_cli
 from hitl_sim.compare import Comparison, compare
 from hitl_sim.offline import HistoryError, history_records
 from router.replay import Record
+from testkit import POLICY_FILE
 
 ROOT = Path(__file__).resolve().parents[3]
-POLICY = load_policy(ROOT / "policy" / "default.yaml")
+POLICY = load_policy(POLICY_FILE)
 
 
 def records(rows: list[tuple[float, bool]], content_type: str = "chat_reply") -> list[Record]:

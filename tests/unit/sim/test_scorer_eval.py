@@ -15,6 +15,7 @@ from hitl_schemas import Score, Signal, examples
 from hitl_sim import corpora
 from hitl_sim.corpora import CorpusError, Labelled, Source, comment_text, fetch
 from hitl_sim.scorer_eval import as_draft, judge, reliability, summarise
+from testkit import POLICY_FILE
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -86,7 +87,7 @@ def _scored(confidence: float, toxicity: float) -> Score:
 
 
 def test_the_summary_is_what_the_router_would_do_on_default_thresholds() -> None:
-    policy = load_policy(ROOT / "policy" / "default.yaml")  # chat_reply: default 0.85
+    policy = load_policy(POLICY_FILE)  # chat_reply: default 0.85
     items = [Labelled(f"i{n}", "text", "chat_reply", defect, "x") for n, defect in
              enumerate([False, False, False, True, True])]  # fmt: skip
     scores = [_scored(0.95, 0.1), _scored(0.90, 0.2), _scored(0.60, 0.9),  # hard rule: 0.7

@@ -2,6 +2,8 @@
 
 The customer e-mails (bench/data/customer_emails.jsonl) are never fitted on; reading them here
 is checking. The builder's own pieces are tested on simulated drafts only (no corpus download).
+It checks a shipped artefact against the shipped policy (their bounds and thresholds must agree),
+so it lives with the integration tests; no broker needed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from scorer.model import PRIOR_VERSION, Combiner, load_model, model_version, pri
 from scorer.scoring import Scorer
 from scorer.signals.toxicity import ToxicityClassifier
 
-ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 EMAILS = ROOT / "bench" / "data" / "customer_emails.jsonl"
 
 
