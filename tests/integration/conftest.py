@@ -2,7 +2,8 @@
 
 The broker is HITL_KAFKA_BOOTSTRAP when set, else the local one on 127.0.0.1:9092, started here
 (and stopped at the end) when it is not already running. A broker that cannot be reached fails
-the run: integration tests never skip.
+the run: integration tests never skip. PostgreSQL likewise: HITL_TEST_POSTGRES_URL, else the
+local server, started on first use and stopped at the end when this run started it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from bench.pg import stop_if_started_here
 from hitl_runtime.kafka import make_admin, make_consumer, make_producer
 from hitl_runtime.settings import ServiceSettings
 from hitl_runtime.topics import create_topics
@@ -57,6 +59,11 @@ def kafka_bootstrap() -> Iterator[str]:
     yield LOCAL_BROKER
     if started:
         subprocess.run([str(ROOT / "deploy/local/kafka.sh"), "stop"], check=False, timeout=60)  # noqa: S603
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A local PostgreSQL a test started (bench.pg) is stopped with the run, as the broker is."""
+    stop_if_started_here()
 
 
 @pytest.fixture
