@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real single-node Apache Kafka broker (KRaft, combined broker+controller) without Docker.
 # The broker's jars come from Maven Central through pom.xml; state lives under .local/kafka/.
-#   deploy/local/kafka.sh start|stop|status|logs|reset
+#   deploy/local/kafka.sh start|stop|status|logs|reset|jars (jars: fetch them only, print where)
 # Environment: HITL_KAFKA_PORT (9092), HITL_KAFKA_HEAP (512m), HITL_KAFKA_START_TIMEOUT (90 s),
 # HITL_KAFKA_STATE (.local/kafka: data, config, pid and log; a second broker needs its own, e.g.
 # the chaos suite's, which restarts it). The jars are shared by every state directory.
@@ -175,5 +175,6 @@ case "${1:-}" in
   status) status ;;
   logs) tail -n "${2:-100}" -f "$logfile" ;;
   reset) stop; rm -rf "$data"; log "data wiped" ;;
-  *) echo "usage: $0 start|stop|status|logs [N]|reset" >&2; exit 2 ;;
+  jars) resolve_jars; echo "$jars" ;;
+  *) echo "usage: $0 start|stop|status|logs [N]|reset|jars" >&2; exit 2 ;;
 esac

@@ -136,8 +136,17 @@ def passwords(values: dict[str, Any]) -> dict[str, str]:
 def sasl_broker(
     tmp_path_factory: pytest.TempPathFactory, passwords: dict[str, str]
 ) -> Iterator[str]:
-    if not JARS.is_dir():
-        pytest.fail(f"no broker jars in {JARS}: run `deploy/local/kafka.sh start` once")
+    # On a fresh clone this may run before any broker has started: fetch the jars the way the
+    # local broker does (from Maven Central, once).
+    fetched = subprocess.run(  # noqa: S603 - our own script
+        [str(ROOT / "deploy" / "local" / "kafka.sh"), "jars"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if fetched.returncode != 0 or not JARS.is_dir():
+        pytest.fail(f"could not fetch the broker jars into {JARS}:\n{fetched.stderr[-2000:]}")
     state = tmp_path_factory.mktemp("sasl-kafka")
     port = free_port_pair()
     props = _properties(state, port, passwords)
