@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # A private PostgreSQL server for tests and the demo, from Debian's postgresql package.
-#   deploy/local/postgres.sh start|stop|status|url|where (where: its data directory)
+#   deploy/local/postgres.sh start|stop|status|url|where|remove (where: its data directory;
+#   remove: stop, then delete it)
 # State in HITL_POSTGRES_DATA (.local/postgres, owned by the postgres user); port
 # HITL_POSTGRES_PORT (55432); trust authentication on 127.0.0.1 only: a local test server, never
 # a production one.
 #
 # Run as root, the server runs as the postgres user, which must reach its data directory. A
-# clone in a private folder (mode 700, e.g. under /root) is out of its reach, so the state then
-# lives under /var/tmp/hitl-postgres/, one directory per clone.
+# directory out of its reach (a clone in a private folder, mode 700, e.g. under /root, or a
+# test's private temporary folder) is kept instead under /var/tmp/hitl-postgres/, one directory
+# per requested path, so start, stop and url agree. `where` prints it; `remove` stops the server
+# and deletes it.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,14 +18,21 @@ root=$(cd "$here/../.." && pwd)
 port="${HITL_POSTGRES_PORT:-55432}"
 log() { echo "postgres.sh: $*" >&2; }
 
-default_data() {
-  if [[ $(id -u) -eq 0 ]] && ! runuser -u postgres -- test -x "$root" 2>/dev/null; then
-    echo "/var/tmp/hitl-postgres/$(echo -n "$root" | sha256sum | cut -c1-16)"
+reachable_by_postgres() {  # can the postgres user get to $1 (its nearest existing folder)?
+  local dir=$1
+  while [[ ! -e "$dir" ]]; do dir=$(dirname "$dir"); done
+  runuser -u postgres -- test -x "$dir" 2>/dev/null
+}
+
+data_dir() {
+  local wanted="${HITL_POSTGRES_DATA:-$root/.local/postgres}"
+  if [[ $(id -u) -eq 0 ]] && ! reachable_by_postgres "$wanted"; then
+    echo "/var/tmp/hitl-postgres/$(echo -n "$wanted" | sha256sum | cut -c1-16)"
   else
-    echo "$root/.local/postgres"
+    echo "$wanted"
   fi
 }
-data="${HITL_POSTGRES_DATA:-$(default_data)}"
+data=$(data_dir)
 
 bindir() {
   local dir
@@ -73,5 +83,6 @@ case "${1:-}" in
   status) if running; then echo "running on 127.0.0.1:$port"; else echo "not running"; exit 3; fi ;;
   url) url ;;
   where) echo "$data" ;;
-  *) echo "usage: $0 start|stop|status|url|where" >&2; exit 2 ;;
+  remove) stop; rm -rf "$data"; log "removed $data" ;;
+  *) echo "usage: $0 start|stop|status|url|where|remove" >&2; exit 2 ;;
 esac

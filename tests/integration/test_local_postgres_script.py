@@ -45,11 +45,7 @@ def private_clone(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     env = {k: v for k, v in os.environ.items() if k != "HITL_POSTGRES_DATA"}
     env["HITL_POSTGRES_PORT"] = str(_free_port())
     yield script, env
-    _run(script, "stop", env)
-    if os.getuid() == 0:  # the state outside the clone: remove this run's own directory
-        for line in _run(script, "where", env).stdout.splitlines():
-            if line.startswith(SHARED_STATE):
-                shutil.rmtree(line, ignore_errors=True)
+    _run(script, "remove", env)
 
 
 def test_the_local_server_starts_from_a_clone_in_a_private_folder(
@@ -71,3 +67,24 @@ def test_the_local_server_starts_from_a_clone_in_a_private_folder(
     stopped = _run(script, "stop", env)
     assert stopped.returncode == 0 and "stopped" in stopped.stderr
     assert _run(script, "status", env).returncode == 3
+    removed = _run(script, "remove", env)
+    assert removed.returncode == 0 and not Path(where).exists()
+
+
+def test_a_data_folder_asked_for_in_a_private_place_is_served_too(tmp_path: Path) -> None:
+    """A caller's own HITL_POSTGRES_DATA under a private folder (pytest's temporary folders are
+    mode 700): the server still starts, and `remove` leaves nothing behind."""
+    private = tmp_path / "mine"
+    private.mkdir(mode=0o700)
+    env = dict(
+        os.environ, HITL_POSTGRES_DATA=str(private / "pg"), HITL_POSTGRES_PORT=str(_free_port())
+    )
+    script = ROOT / "deploy" / "local" / "postgres.sh"
+    try:
+        started = _run(script, "start", env)
+        assert started.returncode == 0, started.stderr
+        assert _run(script, "status", env).returncode == 0
+    finally:
+        where = _run(script, "where", env).stdout.strip()
+        assert _run(script, "remove", env).returncode == 0
+    assert not Path(where).exists()

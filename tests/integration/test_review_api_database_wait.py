@@ -25,8 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def late_database() -> Iterator[PrivateDatabase]:
-    # Under the checkout, not pytest's tmp_path: the server runs as the postgres user, and
-    # pytest's temporary directories are private to ours (mode 700).
+    # Under the checkout (postgres.sh keeps it elsewhere when the checkout is private).
     state = ROOT / ".local" / f"pg-wait-{uuid.uuid4().hex[:8]}"
     database = PrivateDatabase(state)
     # Created once and stopped: the test is a PostgreSQL restart, as in the chaos suite. A
@@ -35,7 +34,7 @@ def late_database() -> Iterator[PrivateDatabase]:
     database.start()
     database.stop()
     yield database
-    database.stop()
+    database.remove()
     shutil.rmtree(state, ignore_errors=True)
 
 

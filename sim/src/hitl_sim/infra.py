@@ -88,3 +88,7 @@ class PrivateDatabase:
 
     def stop(self) -> None:
         _script(POSTGRES_SH, "stop", self.env)
+
+    def remove(self) -> None:
+        """Stop it and delete its data, wherever the script keeps it (postgres.sh `where`)."""
+        _script(POSTGRES_SH, "remove", self.env)
