@@ -251,24 +251,16 @@ def unmask(text: str, lexicon: frozenset[str]) -> str:
     the lexicon is left alone: "A55" or "4pm" are not insults."""
     if _OBFUSCATED_HINT.search(text) is None:
         return text
-    tokens = _obfuscated_words(text)
-    # Every distinct token (and its form without trailing "!") read both ways at once: two
-    # translations of one joined string instead of four per token, which a draft of 5,000
-    # e-mail addresses and order numbers made 25 ms.
-    candidates = [*tokens, *{t.rstrip("!") for t in tokens if t.endswith("!")} - tokens]
-    joined = "\n".join(candidates).lower()
-    leet = joined.translate(_LEET).split("\n")
-    alternative = joined.translate(_LEET_ALTERNATIVE).split("\n")
-    readings = dict(zip(candidates, zip(leet, alternative, strict=True), strict=True))
+    found = _readings(text)
+    tokens, readings = found.tokens, found.readings
     # Only a candidate with a reading in the lexicon, or a masked one ("f**k"), can spell a
     # word: the readings in the lexicon are one set intersection, so the letter-by-letter check
     # below runs for those few, not for each of a hostile draft's 3,000 e-mail addresses.
-    hits = (set(leet) | set(alternative)) & lexicon
-    masked = "*" in joined
+    hits = found.spelled & lexicon
     possible = {
         c
-        for c, a, b in zip(candidates, leet, alternative, strict=True)
-        if a in hits or b in hits or (masked and "*" in a)
+        for c, (a, b) in readings.items()
+        if a in hits or b in hits or (found.masked and "*" in a)
     }
     by_length = _by_length(lexicon)
 
@@ -304,6 +296,34 @@ _ADJACENT = re.compile(r"[A-Za-z][0-9@$!|*]|[0-9@$!|*][A-Za-z]")
 @lru_cache(maxsize=8)  # toxicity and tone unmask the same normalised text with two lexicons
 def _obfuscated_words(text: str) -> frozenset[str]:
     return frozenset(t for t in set(_WORD_RUN.findall(text)) if _ADJACENT.search(t))
+
+
+@dataclass(frozen=True, slots=True)
+class _Readings:
+    """A text's obfuscated tokens and how each reads as letters, whatever the lexicon."""
+
+    tokens: frozenset[str]
+    readings: dict[str, tuple[str, str]]  # candidate -> (leet reading, alternative reading)
+    spelled: frozenset[str]  # every reading
+    masked: bool  # some candidate has a "*"
+
+
+@lru_cache(maxsize=8)  # read once per text: toxicity and tone each look it up in their lexicon
+def _readings(text: str) -> _Readings:
+    tokens = _obfuscated_words(text)
+    # Every distinct token (and its form without trailing "!") read both ways at once: two
+    # translations of one joined string instead of four per token, which a draft of 5,000
+    # e-mail addresses and order numbers made 25 ms.
+    candidates = [*tokens, *{t.rstrip("!") for t in tokens if t.endswith("!")} - tokens]
+    joined = "\n".join(candidates).lower()
+    leet = joined.translate(_LEET).split("\n")
+    alternative = joined.translate(_LEET_ALTERNATIVE).split("\n")
+    return _Readings(
+        tokens,
+        dict(zip(candidates, zip(leet, alternative, strict=True), strict=True)),
+        frozenset(leet) | frozenset(alternative),
+        "*" in joined,
+    )
 
 
 @lru_cache(maxsize=8)
