@@ -258,9 +258,7 @@ def unmask(text: str, lexicon: frozenset[str]) -> str:
     # below runs for those few, not for each of a hostile draft's 3,000 e-mail addresses.
     hits = found.spelled & lexicon
     possible = {
-        c
-        for c, (a, b) in readings.items()
-        if a in hits or b in hits or (found.masked and "*" in a)
+        c for c, (a, b) in readings.items() if a in hits or b in hits or (found.masked and "*" in a)
     }
     by_length = _by_length(lexicon)
 
